@@ -1,0 +1,124 @@
+# Blinno money service. `make run` serves the admin; `make test` runs the tests.
+#
+# DATABASE_URL, CELERY_BROKER_URL and REDIS_URL from the caller's environment (or the
+# command line, or .env) win. Without a DATABASE_URL, an embedded PostgreSQL server is
+# started under .data/pg (see blinno/devdb.py) and used.
+
+SHELL := /bin/sh
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+
+PYTEST_WORKERS ?= 2
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+RUNSERVER_ADDR ?= 0.0.0.0:8000
+ADMIN_URL := http://127.0.0.1:8000/admin/
+
+# Local runs default to DEBUG on: settings refuse DEBUG off without a SECRET_KEY.
+DEBUG ?= true
+export DEBUG
+
+# True (exit 0) when .env sets VAR; settings.py reads .env, so its values count as given.
+dotenv_has = grep -Eqs '^[[:space:]]*(export[[:space:]]+)?$(1)[[:space:]]*=' .env
+
+# Shell prelude: export DATABASE_URL from the embedded server unless it is already given.
+with_db = if [ -z "$${DATABASE_URL:-}" ] && ! $(call dotenv_has,DATABASE_URL); then \
+		DATABASE_URL="$$($(PY) -m blinno.devdb url)" || exit 1; export DATABASE_URL; \
+	fi
+
+# Shell prelude: the worker and beat need a real broker.
+need_broker = if [ -z "$${CELERY_BROKER_URL:-}" ] && ! $(call dotenv_has,CELERY_BROKER_URL); then \
+		echo "CELERY_BROKER_URL is not set (e.g. export CELERY_BROKER_URL=redis://127.0.0.1:6379/0)." >&2; \
+		exit 1; \
+	fi
+
+.PHONY: help venv run test lint fmt migrations-check worker beat demo bench db-stop clean
+
+help:
+	@echo "make run               migrate, seed demo data, serve the admin at $(ADMIN_URL)"
+	@echo "make test              run the tests (PYTEST_ARGS=..., PYTEST_WORKERS=$(PYTEST_WORKERS))"
+	@echo "make lint | fmt        ruff check and format check | fix and format"
+	@echo "make migrations-check  fail if models and migrations disagree"
+	@echo "make worker | beat     Celery worker | scheduler (need CELERY_BROKER_URL)"
+	@echo "make demo | bench      end-to-end demo | benchmarks"
+	@echo "make venv              create .venv and install requirements-dev.txt when changed"
+	@echo "make db-stop           stop the embedded development PostgreSQL"
+	@echo "make clean             remove caches and collected static files"
+
+# ---- virtualenv ---------------------------------------------------------------------
+
+venv: $(STAMP)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstalls only when a requirements file is newer than the stamp.
+$(STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# ---- run and test -------------------------------------------------------------------
+
+run: venv
+	@$(with_db); \
+	set -e; \
+	$(PY) manage.py migrate --noinput; \
+	$(PY) manage.py seed_demo; \
+	echo ""; \
+	echo "Admin: $(ADMIN_URL)  (log in with the demo credentials printed above)"; \
+	echo ""; \
+	exec $(PY) manage.py runserver $(RUNSERVER_ADDR)
+
+test: venv
+	@$(with_db); \
+	exec $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# ---- code quality -------------------------------------------------------------------
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+migrations-check: venv
+	@$(with_db); \
+	exec $(PY) manage.py makemigrations --check --dry-run
+
+# ---- background processes -----------------------------------------------------------
+
+worker: venv
+	@$(need_broker); $(with_db); \
+	exec $(BIN)/celery -A blinno worker --loglevel=INFO
+
+beat: venv
+	@$(need_broker); $(with_db); \
+	mkdir -p .data; \
+	exec $(BIN)/celery -A blinno beat --loglevel=INFO --schedule .data/celerybeat-schedule
+
+# ---- demo and benchmarks ------------------------------------------------------------
+
+demo: venv
+	@$(with_db); \
+	exec $(PY) manage.py demo
+
+bench: venv
+	@$(with_db); \
+	exec bash bench/run.sh $(BENCH_ARGS)
+
+# ---- housekeeping -------------------------------------------------------------------
+
+db-stop:
+	@if [ -x $(PY) ]; then $(PY) -m blinno.devdb stop; else echo "no $(VENV); nothing to stop"; fi
+
+# Keeps .venv and the development database (.data); `make db-stop && rm -rf .data` resets it.
+clean:
+	rm -rf .pytest_cache .ruff_cache .mypy_cache .hypothesis staticfiles
+	find . -path ./$(VENV) -prune -o -path ./.data -prune -o -name __pycache__ -type d -exec rm -rf {} +

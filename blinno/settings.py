@@ -1,0 +1,224 @@
+"""Settings for the Blinno money service, read from the environment (django-environ).
+
+Development defaults are safe on a laptop; production (DEBUG off) refuses to start
+without a SECRET_KEY and, unless explicitly allowed, without a webhook checksum key.
+"""
+
+from decimal import Decimal
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+# A default key only exists for development; production must bring its own.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105 - DEBUG only
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "drf_spectacular",
+    "axes",
+    "import_export",
+    "accounts",
+    "clickpesa",
+    "payments",
+    "revenue",
+    "notifications",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires, so it sees the outcome of authentication.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "blinno.urls"
+WSGI_APPLICATION = "blinno.wsgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# PostgreSQL only: the ledger relies on its triggers, constraints and row locks.
+# `make run` / `make test` start an embedded server and export DATABASE_URL when unset.
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres:///blinno")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL.")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Times are stored in UTC and shown in Tanzania's time zone.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("sw", "Kiswahili")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Africa/Dar_es_Salaam"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Proxies: how many trusted reverse proxies append to X-Forwarded-For. Zero means the
+# socket address is the client; never trust the left-most, client-supplied entry.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# django-axes: lock an admin login after repeated failures, per user and address.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = 1  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+AXES_RESET_ON_SUCCESS = True
+
+# Production hardening; `manage.py check --deploy` is clean with DEBUG off.
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
+X_FRAME_OPTIONS = "DENY"
+
+# Email
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Blinno <no-reply@blinno.example>")
+FINANCE_EMAILS = env.list("FINANCE_EMAILS", default=[])
+
+# Cache: Redis when configured (shared by web and workers), else local memory.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Celery. Without a broker, tasks run in-process (eagerly) when enqueued after commit.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not hang a webhook: publishing gives up fast; sweepers catch up.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "notifications-sweep": {"task": "notifications.tasks.notifications_sweep", "schedule": 120.0},
+    "webhooks-retry-sweep": {"task": "clickpesa.tasks.webhook_events_retry_sweep", "schedule": 120.0},
+    "earnings-release": {"task": "revenue.tasks.earnings_release_due", "schedule": crontab(minute=5)},
+    "payouts-submit-sweep": {"task": "revenue.tasks.payouts_submit_sweep", "schedule": 60.0},
+    "clickpesa-poll": {"task": "clickpesa.tasks.clickpesa_poll", "schedule": 300.0},
+    "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
+}
+
+# ClickPesa
+CLICKPESA_BASE_URL = env.str("CLICKPESA_BASE_URL", default="https://api.clickpesa.com/third-parties")
+CLICKPESA_CLIENT_ID = env.str("CLICKPESA_CLIENT_ID", default="")
+CLICKPESA_API_KEY = env.str("CLICKPESA_API_KEY", default="")
+CLICKPESA_CHECKSUM_KEY = env.str("CLICKPESA_CHECKSUM_KEY", default="")
+CLICKPESA_ALLOW_UNSIGNED_WEBHOOKS = env.bool("CLICKPESA_ALLOW_UNSIGNED_WEBHOOKS", default=False)
+CLICKPESA_TIMEOUT_SECONDS = env.float("CLICKPESA_TIMEOUT_SECONDS", default=15.0)
+CLICKPESA_WEBHOOK_MAX_BYTES = env.int("CLICKPESA_WEBHOOK_MAX_BYTES", default=64 * 1024)
+CLICKPESA_WEBHOOK_MAX_ATTEMPTS = env.int("CLICKPESA_WEBHOOK_MAX_ATTEMPTS", default=6)
+CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES", default=15)
+CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES", default=30)
+
+# Money rules (Blinno's current pricing). Rates are fractions of the line subtotal.
+PLATFORM_FEE_RATES = {
+    "MARKETPLACE": Decimal("0.08"),
+    "DIGITAL_PRODUCT": Decimal("0.06"),
+    "SERVICE_BOOKING": Decimal("0.10"),
+    "COMMISSION": Decimal("0.12"),
+    "SUBSCRIPTION": Decimal("0.05"),
+    "TIP": Decimal("0.03"),
+}
+PLATFORM_FEE_MINIMUM = {"TZS": Decimal("500.00"), "USD": Decimal("0.20")}
+PROCESSING_FEE_RATE = Decimal("0.025")
+PROCESSING_FEE_FIXED = {"TZS": Decimal("750.00"), "USD": Decimal("0.30")}
+PAYOUT_MINIMUM = {"TZS": Decimal("5000.00"), "USD": Decimal("5.00")}
+EARNINGS_HOLD_DAYS = env.int("EARNINGS_HOLD_DAYS", default=0)
+NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0"}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ClickpesaConfig(AppConfig):
+    name = "clickpesa"
+    verbose_name = "ClickPesa"

@@ -1,0 +1,57 @@
+"""The notification outbox: rows written with the money change, sent after commit."""
+
+from django.conf import settings
+from django.db import models
+
+
+class Notification(models.Model):
+    """A message to a person. `dedupe_key` makes a replayed event notify at most once."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "EMAIL", "Email"
+        IN_APP = "IN_APP", "In-app"
+
+    class Kind(models.TextChoices):
+        SALE = "SALE", "Sale (to creator)"
+        RECEIPT = "RECEIPT", "Receipt (to buyer)"
+        PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed (to buyer)"
+        PAYOUT_SENT = "PAYOUT_SENT", "Payout on its way"
+        PAYOUT_PAID = "PAYOUT_PAID", "Payout paid"
+        PAYOUT_RETURNED = "PAYOUT_RETURNED", "Payout returned"
+        FINANCE_ALERT = "FINANCE_ALERT", "Finance alert"
+        STAFF_ALERT = "STAFF_ALERT", "Staff alert"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        SENDING = "SENDING"
+        SENT = "SENT"
+        FAILED = "FAILED"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications"
+    )
+    email = models.EmailField(blank=True, help_text="Where an email goes; empty for in-app only")
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    language = models.CharField(max_length=5, default="en")
+    subject = models.CharField(max_length=200)
+    body = models.TextField()
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["recipient", "created_at"]),
+        ]
+        permissions = [("resend_notification", "Can resend failed notifications")]
+
+    def __str__(self) -> str:
+        to = self.email or (str(self.recipient) if self.recipient_id else "staff")
+        return f"{self.get_kind_display()} to {to} · {self.status}"

@@ -1,0 +1,136 @@
+"""What buyers buy and how they pay: orders, their lines, payment attempts, and what lines buy."""
+
+from django.conf import settings
+from django.db import models
+
+from revenue.money import Currency, format_money, money_field
+
+
+class TransactionType(models.TextChoices):
+    """What a line sells; each type has its own platform fee rate (settings.PLATFORM_FEE_RATES)."""
+
+    MARKETPLACE = "MARKETPLACE", "Marketplace sale"
+    DIGITAL_PRODUCT = "DIGITAL_PRODUCT", "Digital product"
+    SERVICE_BOOKING = "SERVICE_BOOKING", "Service booking"
+    COMMISSION = "COMMISSION", "Commission"
+    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
+    TIP = "TIP", "Tip"
+
+
+class Booking(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        CONFIRMED = "CONFIRMED"
+        CANCELLED = "CANCELLED"
+        COMPLETED = "COMPLETED"
+
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="bookings_received")
+    description = models.CharField(max_length=200)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Booking #{self.pk}: {self.description} ({self.get_status_display()})"
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        ACTIVE = "ACTIVE"
+        CANCELLED = "CANCELLED"
+        EXPIRED = "EXPIRED"
+
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscriptions")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="subscribers")
+    plan = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    started_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Subscription #{self.pk}: {self.plan} ({self.get_status_display()})"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        PAID = "PAID"
+        PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
+        CANCELLED = "CANCELLED"
+
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    subtotal = money_field()
+    processing_fee = money_field()
+    total = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total=models.F("subtotal") + models.F("processing_fee")),
+                name="order_total_is_subtotal_plus_processing_fee",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order #{self.pk} · {format_money(self.total, self.currency)} · {self.get_status_display()}"
+
+
+class OrderLine(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sold_lines")
+    transaction_type = models.CharField(max_length=20, choices=TransactionType.choices)
+    description = models.CharField(max_length=200)
+    amount = money_field()
+    booking = models.ForeignKey(Booking, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
+    subscription = models.ForeignKey(
+        Subscription, null=True, blank=True, on_delete=models.PROTECT, related_name="lines"
+    )
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_line_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.description} · {format_money(self.amount, self.order.currency)}"
+
+
+class Payment(models.Model):
+    """One attempt to collect an order through ClickPesa; a new attempt is a new Payment."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        COMPLETED = "COMPLETED"
+        FAILED = "FAILED"
+        NEEDS_REVIEW = "NEEDS_REVIEW", "Needs review"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    reference = models.CharField(max_length=40, unique=True, help_text="ClickPesa orderReference")
+    amount = money_field()
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    phone_number = models.CharField(max_length=20, blank=True)
+    gateway_id = models.CharField(max_length=64, blank=True)
+    gateway_reference = models.CharField(max_length=64, blank=True, help_text="ClickPesa paymentReference")
+    channel = models.CharField(max_length=40, blank=True)
+    failure_reason = models.CharField(max_length=500, blank=True)
+    notes = models.TextField(blank=True, help_text="Reasons and review notes, appended, never replaced")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "created_at"])]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Payment {self.reference} · {format_money(self.amount, self.currency)} · {self.get_status_display()}"

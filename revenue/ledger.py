@@ -1,0 +1,282 @@
+"""The ledger service: the only code that moves money.
+
+`ledger_post` writes one balanced transaction under an idempotency key and updates the
+cached balances of the accounts that keep one. PostgreSQL re-checks everything at commit
+(see migration `ledger_invariants`); the checks here exist to give a clear error first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Case, F, Q, Sum, When
+
+from blinno.exceptions import BlinnoError
+
+from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
+from .money import round_money
+
+Kind = LedgerAccount.Kind
+Direction = LedgerEntry.Direction
+
+
+class LedgerError(BlinnoError):
+    code = "ledger_error"
+
+
+class UnbalancedTransaction(LedgerError):
+    code = "unbalanced"
+
+
+class IdempotencyConflict(LedgerError):
+    """The key was used before for different entries: never a silent success."""
+
+    code = "idempotency_conflict"
+
+
+class InsufficientFunds(LedgerError):
+    code = "insufficient_funds"
+
+
+@dataclass(frozen=True)
+class Posting:
+    """One line of a transaction to be posted."""
+
+    account: LedgerAccount
+    direction: str
+    amount: Decimal
+
+
+def debit(account: LedgerAccount, amount: Decimal) -> Posting:
+    return Posting(account, Direction.DEBIT, amount)
+
+
+def credit(account: LedgerAccount, amount: Decimal) -> Posting:
+    return Posting(account, Direction.CREDIT, amount)
+
+
+def signed_on_normal_side(account: LedgerAccount, direction: str, amount: Decimal) -> Decimal:
+    """How an entry moves the account's balance as people read it (positive = grows)."""
+    grows = (direction == Direction.DEBIT) == account.is_debit_normal
+    return amount if grows else -amount
+
+
+def _fingerprint(kind: str, postings: Sequence[Posting]) -> str:
+    lines = sorted(f"{p.account.pk}:{p.direction}:{round_money(p.amount)}" for p in postings)
+    return hashlib.sha256("|".join([kind, *lines]).encode()).hexdigest()
+
+
+def _validate(postings: Sequence[Posting]) -> None:
+    if len(postings) < 2:
+        raise UnbalancedTransaction("A ledger transaction needs at least two entries.")
+    net: dict[str, Decimal] = defaultdict(Decimal)
+    for p in postings:
+        if p.amount <= 0 or round_money(p.amount) != p.amount:
+            raise LedgerError(f"Entry amounts must be positive with at most 2 decimals, got {p.amount}.")
+        net[p.account.currency] += p.amount if p.direction == Direction.DEBIT else -p.amount
+    unbalanced = {cur: total for cur, total in net.items() if total != 0}
+    if unbalanced:
+        raise UnbalancedTransaction(f"Debits and credits differ: {unbalanced}.")
+
+
+def _existing(key: str, fingerprint: str) -> LedgerTransaction | None:
+    found = LedgerTransaction.objects.filter(idempotency_key=key).first()
+    if found is not None and found.fingerprint != fingerprint:
+        raise IdempotencyConflict(f"Idempotency key {key!r} was already used for different entries.")
+    return found
+
+
+@transaction.atomic
+def ledger_post(
+    *,
+    kind: str,
+    idempotency_key: str,
+    postings: Sequence[Posting],
+    memo: str = "",
+    payment: object | None = None,
+    payout: Payout | None = None,
+    deposit: Deposit | None = None,
+    posted_by: object | None = None,
+) -> tuple[LedgerTransaction, bool]:
+    """Post a balanced transaction once per key; return it and whether this call created it.
+
+    Reposting a key with the same entries returns the first transaction and changes nothing;
+    with different entries it raises IdempotencyConflict. Cached balances are locked in
+    account-id order (so concurrent posts cannot deadlock each other) and updated in one
+    statement. A creator balance that would go negative raises InsufficientFunds.
+    """
+    _validate(postings)
+    fingerprint = _fingerprint(kind, postings)
+    found = _existing(idempotency_key, fingerprint)
+    if found is not None:
+        return found, False
+
+    deltas: dict[int, Decimal] = defaultdict(Decimal)
+    accounts = {p.account.pk: p.account for p in postings}
+    for p in postings:
+        if p.account.caches_balance:
+            deltas[p.account.pk] += signed_on_normal_side(p.account, p.direction, p.amount)
+    locked = dict(
+        LedgerAccount.objects.select_for_update().filter(pk__in=deltas).order_by("pk").values_list("pk", "balance")
+    )
+    for pk, delta in deltas.items():
+        account = accounts[pk]
+        if account.kind in LedgerAccount.CREATOR_KINDS and locked[pk] + delta < 0:
+            raise InsufficientFunds(
+                f"{account} holds {locked[pk]}; cannot move {-delta} out of it.",
+            )
+
+    try:
+        # A savepoint, so that losing a race on the key leaves the outer transaction usable.
+        with transaction.atomic():
+            txn = LedgerTransaction.objects.create(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                payment=payment,
+                payout=payout,
+                deposit=deposit,
+                memo=memo[:500],
+                posted_by=posted_by,
+            )
+    except IntegrityError:
+        found = _existing(idempotency_key, fingerprint)
+        if found is None:
+            raise
+        return found, False
+
+    LedgerEntry.objects.bulk_create(
+        LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount) for p in postings
+    )
+    if deltas:
+        LedgerAccount.objects.filter(pk__in=deltas).update(
+            balance=F("balance") + Case(*(When(pk=pk, then=delta) for pk, delta in deltas.items()))
+        )
+    return txn, True
+
+
+class AccountBook:
+    """The accounts one posting needs, fetched (and created if missing) in one round trip."""
+
+    def __init__(self, accounts: Iterable[LedgerAccount]) -> None:
+        self._by_key = {(a.kind, a.creator_id): a for a in accounts}
+
+    def creator(self, creator_id: int, kind: str) -> LedgerAccount:
+        return self._by_key[(kind, creator_id)]
+
+    def platform(self, kind: str) -> LedgerAccount:
+        return self._by_key[(kind, None)]
+
+
+def account_book(
+    currency: str,
+    *,
+    creator_ids: Iterable[int] = (),
+    creator_kinds: Iterable[str] = LedgerAccount.CREATOR_KINDS,
+    platform_kinds: Iterable[str] = (),
+) -> AccountBook:
+    """Fetch the named accounts in `currency`, creating any that do not exist yet."""
+    creator_ids, creator_kinds, platform_kinds = set(creator_ids), set(creator_kinds), set(platform_kinds)
+    wanted = {(k, c) for c in creator_ids for k in creator_kinds} | {(k, None) for k in platform_kinds}
+    query = Q(creator__isnull=True, kind__in=platform_kinds)
+    if creator_ids:
+        query |= Q(creator_id__in=creator_ids, kind__in=creator_kinds)
+    found = list(LedgerAccount.objects.filter(query, currency=currency))
+    missing = wanted - {(a.kind, a.creator_id) for a in found}
+    if missing:
+        LedgerAccount.objects.bulk_create(
+            [LedgerAccount(kind=k, creator_id=c, currency=currency) for k, c in missing],
+            ignore_conflicts=True,
+        )
+        found = list(LedgerAccount.objects.filter(query, currency=currency))
+    return AccountBook(found)
+
+
+def account_balance(account: LedgerAccount) -> Decimal:
+    """The balance on the account's normal side: the cache, or the sum of entries when uncached."""
+    if account.caches_balance:
+        return account.balance
+    return entries_balance(account)
+
+
+def entries_balance(account: LedgerAccount) -> Decimal:
+    """The balance recomputed from the journal, on the account's normal side."""
+    sums = account.entries.aggregate(
+        debits=Sum("amount", filter=Q(direction=Direction.DEBIT), default=Decimal(0)),
+        credits=Sum("amount", filter=Q(direction=Direction.CREDIT), default=Decimal(0)),
+    )
+    net = sums["debits"] - sums["credits"]
+    return net if account.is_debit_normal else -net
+
+
+def ledger_audit(*, record: bool = True) -> LedgerAuditRun:
+    """Recompute every cached balance from its entries and re-check every transaction balances.
+
+    Two aggregate scans of the journal, whatever its size. The verdict is stored (unless
+    `record` is false) for the ledger page, metrics and the nightly alert.
+    """
+    started = time.monotonic()
+    differences: list[dict[str, str]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT a.id, a.kind, a.currency, a.creator_id, a.balance,
+                   COALESCE(SUM(CASE WHEN e.direction = 'DEBIT' THEN e.amount ELSE -e.amount END), 0)
+            FROM revenue_ledgeraccount a
+            LEFT JOIN revenue_ledgerentry e ON e.account_id = a.id
+            WHERE a.kind <> ALL(%s)
+            GROUP BY a.id
+            """,
+            [[str(k) for k in LedgerAccount.UNCACHED_KINDS]],
+        )
+        rows = cursor.fetchall()
+        for pk, kind, currency, creator_id, cached, net in rows:
+            expected = net if kind in LedgerAccount.DEBIT_NORMAL_KINDS else -net
+            if cached != expected:
+                differences.append(
+                    {
+                        "problem": "cached balance differs from entries",
+                        "account": str(pk),
+                        "kind": kind,
+                        "currency": currency,
+                        "creator": str(creator_id or ""),
+                        "cached": str(cached),
+                        "entries": str(expected),
+                    }
+                )
+        cursor.execute(
+            """
+            SELECT e.transaction_id, a.currency,
+                   SUM(CASE WHEN e.direction = 'DEBIT' THEN e.amount ELSE -e.amount END)
+            FROM revenue_ledgerentry e JOIN revenue_ledgeraccount a ON a.id = e.account_id
+            GROUP BY e.transaction_id, a.currency
+            HAVING SUM(CASE WHEN e.direction = 'DEBIT' THEN e.amount ELSE -e.amount END) <> 0
+            """
+        )
+        for txn_id, currency, net in cursor.fetchall():
+            differences.append(
+                {
+                    "problem": "transaction does not balance",
+                    "transaction": str(txn_id),
+                    "currency": currency,
+                    "net": str(net),
+                }
+            )
+        cursor.execute("SELECT COUNT(*) FROM revenue_ledgertransaction")
+        (transactions,) = cursor.fetchone()
+    run = LedgerAuditRun(
+        ok=not differences,
+        accounts_checked=len(rows),
+        transactions_checked=transactions,
+        differences=differences,
+        duration_seconds=round(time.monotonic() - started, 3),
+    )
+    if record:
+        run.save()
+    return run

@@ -1,0 +1,377 @@
+"""Blinno's revenue: fees per order, the double-entry ledger, payouts to creators, deposits.
+
+The ledger's invariants live in PostgreSQL (see the migration `ledger_invariants`):
+balanced transactions, immutable journal rows, non-negative creator balances, and one
+effect per idempotency key. Python keeps them too, but the database is the last word.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from payments.models import Order, Payment, TransactionType
+
+from .money import Currency, format_money, money_field
+
+
+class PlatformFee(models.Model):
+    """One row per creator per order: what the creator earns and what Blinno keeps."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        COLLECTED = "COLLECTED"
+        REFUNDED = "REFUNDED"
+
+    class PayoutStatus(models.TextChoices):
+        PENDING = "PENDING"
+        PROCESSING = "PROCESSING"
+        PAID = "PAID"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fees")
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="platform_fees")
+    transaction_type = models.CharField(max_length=20, choices=TransactionType.choices)
+    subtotal = money_field()
+    rate = models.DecimalField(max_digits=5, decimal_places=4, help_text="Fraction, e.g. 0.0800")
+    platform_fee = money_field()
+    creator_amount = money_field()
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    payout = models.ForeignKey("Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="fee_rows")
+    payout_status = models.CharField(max_length=16, choices=PayoutStatus.choices, default=PayoutStatus.PENDING)
+    collected_at = models.DateTimeField(null=True, blank=True)
+    hold_until = models.DateTimeField(null=True, blank=True, help_text="Earnings held as pending until then")
+    released_at = models.DateTimeField(null=True, blank=True, help_text="When the earnings became available")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["creator", "status", "payout_status"]),
+            models.Index(fields=["payout_status", "created_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "creator", "transaction_type"], name="one_fee_row_per_line_kind"),
+            models.CheckConstraint(
+                condition=models.Q(creator_amount=models.F("subtotal") - models.F("platform_fee")),
+                name="fee_creator_amount_is_subtotal_minus_fee",
+            ),
+            models.CheckConstraint(condition=models.Q(platform_fee__gte=0), name="fee_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"Fee on order #{self.order_id} · {self.get_transaction_type_display()} · "
+            f"{format_money(self.platform_fee, self.currency)} of {format_money(self.subtotal, self.currency)}"
+        )
+
+
+# Accounts that record what Blinno owes one creator; they may never go below zero.
+CREATOR_ACCOUNT_KINDS = ("CREATOR_PENDING", "CREATOR_AVAILABLE", "CREATOR_PAYOUT_IN_FLIGHT")
+
+
+class LedgerAccount(models.Model):
+    """An account of the journal. `balance` is a cache of its entries on its normal side.
+
+    Platform accounts touched by every payment (gateway cash, fees) keep no cached balance:
+    a single hot row would serialise all webhooks on one lock. Their balance is summed
+    from entries on read (an index covers it).
+    """
+
+    class Kind(models.TextChoices):
+        CREATOR_PENDING = "CREATOR_PENDING", "Creator pending earnings"
+        CREATOR_AVAILABLE = "CREATOR_AVAILABLE", "Creator available balance"
+        CREATOR_PAYOUT_IN_FLIGHT = "CREATOR_PAYOUT_IN_FLIGHT", "Creator payout in flight"
+        PLATFORM_FEES = "PLATFORM_FEES", "Platform fees (revenue)"
+        PROCESSING_FEES = "PROCESSING_FEES", "Processing fees (revenue)"
+        GATEWAY_CASH = "GATEWAY_CASH", "Cash at ClickPesa (asset)"
+        PAYOUT_FEES = "PAYOUT_FEES", "ClickPesa payout fees (expense)"
+        MERCHANT_FUNDING = "MERCHANT_FUNDING", "Merchant top-ups (equity)"
+        SUSPENSE = "SUSPENSE", "Suspense (unattributed)"
+
+    CREATOR_KINDS = (Kind.CREATOR_PENDING, Kind.CREATOR_AVAILABLE, Kind.CREATOR_PAYOUT_IN_FLIGHT)
+    DEBIT_NORMAL_KINDS = (Kind.GATEWAY_CASH, Kind.PAYOUT_FEES)
+    UNCACHED_KINDS = (Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES)
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    creator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts"
+    )
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    balance = money_field(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "creator", "currency"], name="one_account_per_kind_owner_currency", nulls_distinct=False
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=CREATOR_ACCOUNT_KINDS, creator__isnull=False)
+                | (~models.Q(kind__in=CREATOR_ACCOUNT_KINDS) & models.Q(creator__isnull=True)),
+                name="creator_accounts_have_a_creator",
+            ),
+            # Invariant 3: a creator is never owed a negative amount.
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=CREATOR_ACCOUNT_KINDS) | models.Q(balance__gte=0),
+                name="creator_balance_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        owner = f" · {self.creator}" if self.creator_id else ""
+        return f"{self.get_kind_display()}{owner} · {self.currency}"
+
+    @property
+    def is_debit_normal(self) -> bool:
+        return self.kind in self.DEBIT_NORMAL_KINDS
+
+    @property
+    def caches_balance(self) -> bool:
+        return self.kind not in self.UNCACHED_KINDS
+
+
+class LedgerTransaction(models.Model):
+    """One balanced, immutable journal transaction; one effect per idempotency key."""
+
+    class Kind(models.TextChoices):
+        PAYMENT_CAPTURE = "PAYMENT_CAPTURE", "Payment capture"
+        EARNINGS_RELEASE = "EARNINGS_RELEASE", "Earnings release"
+        PAYOUT_RESERVE = "PAYOUT_RESERVE", "Payout reserve"
+        PAYOUT_SETTLE = "PAYOUT_SETTLE", "Payout settle"
+        PAYOUT_RETURN = "PAYOUT_RETURN", "Payout return"
+        DEPOSIT = "DEPOSIT", "Deposit"
+        ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the entries, to catch key reuse")
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    payout = models.ForeignKey(
+        "Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    deposit = models.ForeignKey(
+        "Deposit", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    memo = models.CharField(max_length=500, blank=True)
+    posted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.idempotency_key})"
+
+
+class LedgerEntry(models.Model):
+    class Direction(models.TextChoices):
+        DEBIT = "DEBIT", "Debit"
+        CREDIT = "CREDIT", "Credit"
+
+    transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    direction = models.CharField(max_length=6, choices=Direction.choices)
+    amount = money_field()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "ledger entries"
+        indexes = [
+            # Sums a hot account's balance from an index-only scan.
+            models.Index(fields=["account"], include=["direction", "amount"], name="ledger_entry_account_sum"),
+        ]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="ledger_entry_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()} {self.amount} · {self.account}"
+
+
+class PayoutMethod(models.Model):
+    """A creator's saved destination: a mobile wallet or a bank account."""
+
+    class Kind(models.TextChoices):
+        MOBILE_WALLET = "MOBILE_WALLET", "Mobile wallet"
+        BANK_ACCOUNT = "BANK_ACCOUNT", "Bank account"
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_methods")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    provider = models.CharField(max_length=60, help_text="Operator (M-Pesa, Airtel Money) or bank name")
+    account_number = models.CharField(max_length=40, help_text="Phone 255XXXXXXXXX or bank account number")
+    account_name = models.CharField(max_length=120)
+    bic = models.CharField(max_length=11, blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["creator"], condition=models.Q(is_default=True), name="one_default_payout_method"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind="BANK_ACCOUNT") | ~models.Q(bic=""), name="bank_method_has_bic"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.masked_destination}"
+
+    @property
+    def masked_destination(self) -> str:
+        return f"****{self.account_number[-4:]}"
+
+    def snapshot(self) -> dict[str, str]:
+        """The destination as it was when a payout was requested; later edits don't move money."""
+        return {
+            "kind": self.kind,
+            "provider": self.provider,
+            "account_number": self.account_number,
+            "account_name": self.account_name,
+            "bic": self.bic,
+        }
+
+
+class Payout(models.Model):
+    """Money sent to a creator through ClickPesa. Transitions: `TRANSITIONS`; changes: services."""
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        PROCESSING = "PROCESSING"
+        PAID = "PAID"
+        FAILED = "FAILED"
+        REFUNDED = "REFUNDED"
+        REVERSED = "REVERSED"
+        CANCELLED = "CANCELLED"
+
+    # DESIGN.md's state table: target -> the statuses it may be reached from.
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.PROCESSING: (Status.PENDING,),
+        Status.PAID: (Status.PENDING, Status.PROCESSING),
+        Status.FAILED: (Status.PENDING, Status.PROCESSING),
+        Status.REFUNDED: (Status.PENDING, Status.PROCESSING, Status.PAID),
+        Status.REVERSED: (Status.PENDING, Status.PROCESSING, Status.PAID),
+        Status.CANCELLED: (Status.PENDING,),
+    }
+    RETURNED_STATUSES = (Status.FAILED, Status.REFUNDED, Status.REVERSED, Status.CANCELLED)
+    IN_FLIGHT_STATUSES = (Status.PENDING, Status.PROCESSING)
+
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    reference = models.CharField(max_length=40, unique=True, help_text="ClickPesa orderReference")
+    amount = money_field()
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    method = models.ForeignKey(PayoutMethod, null=True, on_delete=models.PROTECT, related_name="payouts")
+    method_kind = models.CharField(max_length=16, choices=PayoutMethod.Kind.choices)
+    method_snapshot = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    gateway_id = models.CharField(max_length=64, blank=True)
+    gateway_fee = money_field(null=True, blank=True)
+    notes = models.TextField(blank=True, help_text="Reasons, appended, never replaced")
+    needs_review = models.BooleanField(default=False)
+    retry_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retried_by")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submission_attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When the payout was requested")
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    returned_at = models.DateTimeField(null=True, blank=True)
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    reconciled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "paid_at"]),
+            models.Index(fields=["creator", "created_at"]),
+            models.Index(fields=["gateway_id"]),
+        ]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive")]
+        permissions = [
+            ("reconcile_payout", "Can mark payouts reconciled"),
+            ("retry_payout", "Can retry failed payouts"),
+            ("requery_payout", "Can re-query ClickPesa for a payout"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Payout {self.reference} · {format_money(self.amount, self.currency)} · {self.get_status_display()}"
+
+    @property
+    def destination_label(self) -> str:
+        """The destination for people, masked: "M-Pesa ****0111"."""
+        snap = self.method_snapshot or {}
+        return f"{snap.get('provider', '')} ****{str(snap.get('account_number', ''))[-4:]}".strip()
+
+
+class PayoutStatusChange(models.Model):
+    """The audit trail of a payout: every status change, who or what caused it."""
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook"
+        POLL = "poll"
+        API = "api"
+        ADMIN = "admin"
+        SYSTEM = "system"
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="status_changes")
+    from_status = models.CharField(max_length=16, choices=Payout.Status.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=Payout.Status.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    webhook_event = models.ForeignKey(
+        "clickpesa.WebhookEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.payout.reference}: {self.from_status} → {self.to_status} ({self.source})"
+
+
+class Deposit(models.Model):
+    """A top-up of Blinno's own ClickPesa balance (DEPOSIT RECEIVED)."""
+
+    reference = models.CharField(max_length=64, unique=True, help_text="ClickPesa paymentReference")
+    gateway_id = models.CharField(max_length=64, blank=True)
+    amount = money_field()
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    webhook_event = models.ForeignKey(
+        "clickpesa.WebhookEvent", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="deposit_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"Deposit {self.reference} · {format_money(self.amount, self.currency)}"
+
+
+class LedgerAuditRun(models.Model):
+    """One run of `audit_ledger`: its verdict, shown on the ledger page and in metrics."""
+
+    ran_at = models.DateTimeField(auto_now_add=True)
+    ok = models.BooleanField()
+    accounts_checked = models.PositiveIntegerField()
+    transactions_checked = models.PositiveBigIntegerField()
+    differences = models.JSONField(default=list)
+    duration_seconds = models.FloatField()
+
+    class Meta:
+        ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        verdict = "clean" if self.ok else f"{len(self.differences)} difference(s)"
+        return f"Ledger audit {self.ran_at:%Y-%m-%d %H:%M} · {verdict}"

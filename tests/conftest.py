@@ -1,0 +1,52 @@
+"""Shared fixtures: real PostgreSQL (pytest-django), Celery run in-process unless a test asks otherwise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from blinno.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True)
+def celery_in_process():
+    """Run tasks in-process, as a broker-less deployment does; delivery tests use a real worker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def _email_backend(settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+def run_concurrently(target: Callable[[int], Any], count: int, *, timeout: float = 60) -> list[Any]:
+    """Run `target(i)` in `count` threads that start together, each on its own connection.
+
+    Returns each thread's result or the exception it raised, in thread order.
+    """
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def worker(i: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = target(i)
+        except Exception as exc:
+            results[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a concurrent worker hung"
+    return results
