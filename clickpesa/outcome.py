@@ -11,6 +11,11 @@ class Outcome(NamedTuple):
     status: str
     detail: str = ""
 
+    @property
+    def applied(self) -> bool:
+        """True when the event changed something."""
+        return self.status == Status.PROCESSED
+
     @classmethod
     def processed(cls, detail: str = "") -> "Outcome":
         return cls(Status.PROCESSED, detail)

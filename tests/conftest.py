@@ -22,8 +22,10 @@ def celery_in_process():
 
 
 @pytest.fixture(autouse=True)
-def _email_backend(settings):
+def _fast_test_settings(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # Factories give every user a password; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def run_concurrently(target: Callable[[int], Any], count: int, *, timeout: float = 60) -> list[Any]:

@@ -1,0 +1,59 @@
+"""A small pure-Python model of DESIGN.md's payout state table, to check the real one against."""
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+# Gateway word -> payout status it asks for.
+TARGET = {
+    "AUTHORIZED": "PROCESSING",
+    "PROCESSING": "PROCESSING",
+    "PENDING": "PROCESSING",
+    "SUCCESS": "PAID",
+    "FAILED": "FAILED",
+    "REFUNDED": "REFUNDED",
+    "REVERSED": "REVERSED",
+}
+ALLOWED_FROM = {
+    "PROCESSING": {"PENDING"},
+    "PAID": {"PENDING", "PROCESSING"},
+    "FAILED": {"PENDING", "PROCESSING"},
+    "REFUNDED": {"PENDING", "PROCESSING", "PAID"},
+    "REVERSED": {"PENDING", "PROCESSING", "PAID"},
+}
+RETURNED = {"FAILED", "REFUNDED", "REVERSED"}
+
+
+@dataclass
+class PayoutModel:
+    """Where the payout's money is, as DESIGN.md's postings say it must be."""
+
+    amount: Decimal
+    fee: Decimal
+    status: str = "PENDING"
+    available: Decimal = Decimal(0)
+    in_flight: Decimal = Decimal(0)
+    cash_out: Decimal = Decimal(0)  # what left gateway cash for this payout (amount + fee)
+    returns: int = 0
+
+    def __post_init__(self) -> None:
+        self.in_flight = self.amount
+
+    def apply(self, word: str) -> str:
+        """Apply a gateway status; return "applied", "same" or "stale"."""
+        target = TARGET[word]
+        if target == self.status:
+            return "same"
+        if self.status not in ALLOWED_FROM[target]:
+            return "stale"
+        if target == "PAID":
+            self.in_flight -= self.amount
+            self.cash_out += self.amount + self.fee
+        elif target in RETURNED:
+            if self.status == "PAID":
+                self.cash_out -= self.amount
+            else:
+                self.in_flight -= self.amount
+            self.available += self.amount
+            self.returns += 1
+        self.status = target
+        return "applied"
