@@ -1,6 +1,12 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class ClickpesaConfig(AppConfig):
     name = "clickpesa"
     verbose_name = "ClickPesa"
+
+    def ready(self) -> None:
+        from .checks import check_webhook_signing
+
+        checks.register(check_webhook_signing, checks.Tags.security)

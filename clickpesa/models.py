@@ -31,8 +31,13 @@ class WebhookEvent(models.Model):
         DEAD = "DEAD"
 
     FINAL_STATUSES = (Status.PROCESSED, Status.IGNORED, Status.STALE)
-    RETRYABLE_STATUSES = (Status.FAILED,)
+    """A delivery of the same body again is only counted: the event already had its effect."""
+    REDELIVERABLE_STATUSES = (Status.RECEIVED, Status.FAILED, Status.UNMATCHED, Status.DEAD)
+    """A delivery of the same body again processes the event again (processing is idempotent)."""
+    RETRYABLE_STATUSES = (Status.RECEIVED, Status.FAILED)
+    """What the retry task and the sweep pick up (RECEIVED only when left behind by a crash)."""
     REPLAYABLE_STATUSES = (Status.FAILED, Status.DEAD, Status.UNMATCHED)
+    """What staff may replay by hand."""
 
     endpoint = models.CharField(max_length=10, choices=Endpoint.choices)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
@@ -42,7 +47,12 @@ class WebhookEvent(models.Model):
     event_name = models.CharField(max_length=60, blank=True)
     order_reference = models.CharField(max_length=64, blank=True)
     gateway_status = models.CharField(max_length=30, blank=True)
-    checksum_result = models.CharField(max_length=16, choices=ChecksumResult.choices)
+    checksum_result = models.CharField(
+        max_length=16,
+        choices=ChecksumResult.choices,
+        blank=True,
+        help_text="Empty when the request was refused before its checksum could be checked",
+    )
     dedupe_key = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RECEIVED)
     detail = models.CharField(max_length=500, blank=True, help_text="Why it was rejected, ignored or stale")

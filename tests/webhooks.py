@@ -1,0 +1,115 @@
+"""Sending ClickPesa webhooks to the real endpoints through Django's test client.
+
+    settings.CLICKPESA_CHECKSUM_KEY = SAMPLE_KEY        # or use_checksum_key(settings)
+    body = payment_body(payment)                        # the sample, rewritten for this payment
+    response = post_webhook(client, body)               # signed with SAMPLE_KEY, POSTed as JSON
+    assert response.json() == {"status": "processed", "event": ...}
+
+Bodies are sent as UTF-8 JSON (non-ASCII left as it is, as ClickPesa sends it) and signed
+with :func:`clickpesa.checksum.sign`, so a test exercises the receiver's real verification.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from django.http import HttpResponse
+from django.test import Client
+
+from clickpesa.checksum import ChecksumMethod
+from clickpesa.checksum import sign as sign_body
+from tests.clickpesa.samples import SAMPLE_KEY, sample
+
+WEBHOOK_PATHS = {
+    "payments": "/api/payments/webhook",
+    "payouts": "/api/revenue/payouts/webhook",
+}
+"""The URLs configured in ClickPesa's dashboard, by endpoint name."""
+
+AMOUNT_FIELDS = ("collectedAmount", "amount", "depositAmount")
+CURRENCY_FIELDS = ("collectedCurrency", "currency", "depositCurrency")
+
+
+def use_checksum_key(settings: Any, key: str = SAMPLE_KEY) -> str:
+    """Configure the receiver's checksum key (pytest-django's ``settings`` fixture) and return it."""
+    settings.CLICKPESA_CHECKSUM_KEY = key
+    return key
+
+
+def encode(body: object) -> bytes:
+    """JSON as ClickPesa sends it: UTF-8, non-ASCII characters not escaped."""
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+def post_webhook(
+    client: Client,
+    body: dict[str, Any] | None = None,
+    *,
+    endpoint: str = "payments",
+    key: str = SAMPLE_KEY,
+    sign: bool = True,
+    method: str = ChecksumMethod.CANONICAL,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+    remote_addr: str | None = None,
+) -> HttpResponse:
+    """POST a webhook to ``endpoint`` ("payments" or "payouts") and return the response.
+
+    ``body`` is signed with ``key`` and ``method`` (its old checksum fields replaced) unless
+    ``sign`` is False, when it is sent exactly as given. ``raw`` sends those bytes instead of
+    any body, unsigned. ``headers`` are added to the request (``{"X-Forwarded-For": ...}``);
+    ``remote_addr`` sets the socket address Django sees.
+    """
+    if raw is None:
+        if body is None:
+            raise ValueError("post_webhook needs a body or raw bytes")
+        raw = encode(sign_body(body, key, method) if sign else body)
+    extra = {"REMOTE_ADDR": remote_addr} if remote_addr else {}
+    return client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, headers=headers, **extra)
+
+
+def sample_body(
+    name: str,
+    *,
+    reference: str | None = None,
+    amount: Decimal | str | None = None,
+    currency: str | None = None,
+    **data: Any,
+) -> dict[str, Any]:
+    """A sample from the shared samples (``"payment_received"`` or ``"payment_received.json"``), rewritten.
+
+    ``reference`` replaces ``data.orderReference`` (``paymentReference`` for a deposit);
+    ``amount`` and ``currency`` replace whichever amount and currency fields the sample has
+    (``collectedAmount``, ``amount``, ``depositAmount``; amounts are sent as strings, as
+    ClickPesa does); any other keyword sets that ``data`` field (``None`` removes it). The
+    old checksum is dropped: :func:`post_webhook` signs the body it sends.
+    """
+    body = sample(name if name.endswith(".json") else f"{name}.json")
+    body.pop("checksum", None)
+    body.pop("checksumMethod", None)
+    fields = body["data"]
+    if reference is not None:
+        fields["orderReference" if "orderReference" in fields else "paymentReference"] = reference
+    if amount is not None:
+        fields[next((f for f in AMOUNT_FIELDS if f in fields), "collectedAmount")] = str(amount)
+    if currency is not None:
+        fields[next((f for f in CURRENCY_FIELDS if f in fields), "collectedCurrency")] = currency
+    for field, value in data.items():
+        if value is None:
+            fields.pop(field, None)
+        else:
+            fields[field] = value
+    return body
+
+
+def payment_body(payment: Any, name: str = "payment_received", **data: Any) -> dict[str, Any]:
+    """A payment sample for ``payment``: its reference, and (when the sample has one) its amount and currency."""
+    fields = sample(name if name.endswith(".json") else f"{name}.json")["data"]
+    has_amount = any(field in fields for field in AMOUNT_FIELDS)
+    defaults: dict[str, Any] = {"reference": payment.reference}
+    if has_amount:
+        defaults.update(amount=payment.amount, currency=payment.currency)
+    return sample_body(name, **{**defaults, **data})
