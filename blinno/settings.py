@@ -188,6 +188,10 @@ CLICKPESA_WEBHOOK_MAX_BYTES = env.int("CLICKPESA_WEBHOOK_MAX_BYTES", default=64 
 CLICKPESA_WEBHOOK_MAX_ATTEMPTS = env.int("CLICKPESA_WEBHOOK_MAX_ATTEMPTS", default=6)
 CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES", default=15)
 CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES", default=30)
+# ClickPesa's tokens live one hour; reuse one for a little less so none expires in flight.
+CLICKPESA_TOKEN_CACHE_SECONDS = env.int("CLICKPESA_TOKEN_CACHE_SECONDS", default=3300)
+# The local fake ClickPesa (`manage.py clickpesa_simulator`) refuses to start with DEBUG off unless this is on.
+CLICKPESA_SIMULATOR_ENABLED = env.bool("CLICKPESA_SIMULATOR_ENABLED", default=False)
 
 # Money rules (Blinno's current pricing). Rates are fractions of the line subtotal.
 PLATFORM_FEE_RATES = {
