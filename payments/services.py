@@ -165,8 +165,9 @@ def payment_mark_received(
     On a PENDING payment whose amount and currency match: payment COMPLETED, order PAID,
     bookings CONFIRMED, subscriptions ACTIVE, fee rows COLLECTED, one PAYMENT_CAPTURE
     ledger transaction, a sale notice to each creator and a receipt to the buyer.
-    A mismatch, or success after a failure, or a second paid attempt of one order, moves
-    no money: the payment goes to NEEDS_REVIEW and finance is told.
+    A mismatch, or success after a failure, or a second paid attempt of one order, or a
+    payment for a cancelled order, moves no money: the payment goes to NEEDS_REVIEW and
+    finance is told.
     """
     payment = _lock(payment)
     order = payment.order
@@ -188,6 +189,13 @@ def payment_mark_received(
             note=f"Amount differs: expected {format_money(payment.amount, payment.currency)}, "
             f"ClickPesa collected {format_money(amount, currency)}; nothing credited.",
             title="Collected amount differs",
+            event=event,
+        )
+    if order.status == Order.Status.CANCELLED:
+        return _needs_review(
+            payment,
+            note=f"Order #{order.pk} was cancelled; {format_money(amount, currency)} collected; nothing credited.",
+            title="Payment for a cancelled order",
             event=event,
         )
     if order.status == Order.Status.PAID:
@@ -313,7 +321,9 @@ def payment_mark_failed(
     """Apply "payment failed" (DESIGN.md handler 2), once. No ledger movement.
 
     A PENDING payment becomes FAILED with the gateway's reason; its order PAYMENT_FAILED,
-    fee rows REFUNDED, bookings and subscriptions CANCELLED; the buyer is told why.
+    fee rows REFUNDED, bookings and subscriptions CANCELLED (unless another attempt of the
+    order is still pending: it may yet pay for them); the buyer is told why (unless the
+    order is already paid or cancelled: there is nothing to try again).
     A failure after a completion moves no money: NEEDS_REVIEW, finance told.
     """
     payment = _lock(payment)
@@ -338,7 +348,8 @@ def payment_mark_failed(
     payment.gateway_id = payment.gateway_id or gateway_id[:64]
     payment.channel = payment.channel or channel[:40]
     payment.save(update_fields=["status", "failed_at", "failure_reason", "gateway_id", "channel", "updated_at"])
-    if order.status == Order.Status.PENDING:
+    other_attempt_pending = order.payments.filter(status=Payment.Status.PENDING).exclude(pk=payment.pk).exists()
+    if order.status == Order.Status.PENDING and not other_attempt_pending:
         order.status = Order.Status.PAYMENT_FAILED
         order.save(update_fields=["status", "updated_at"])
         order.fees.update(status=PlatformFee.Status.REFUNDED, updated_at=now)
@@ -349,6 +360,8 @@ def payment_mark_failed(
         Subscription.objects.filter(lines__in=lines, status=Subscription.Status.PENDING).update(
             status=Subscription.Status.CANCELLED, updated_at=now
         )
+    if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
+        return Outcome.processed(f"payment failed; order already {order.get_status_display().lower()}")
     buyer = order.buyer
     notify(
         kind=Notification.Kind.PAYMENT_FAILED,
