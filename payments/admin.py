@@ -1,0 +1,127 @@
+"""Orders and payments in the back-office: read-only, since only the payment services change them."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from revenue.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, events_and_journal
+from revenue.admin_filters import DateRangeFilter
+from revenue.models import PlatformFee
+from revenue.money import format_money
+
+from .models import Booking, Order, OrderLine, Payment, Subscription
+
+BUYER_SEARCH = (
+    "order__buyer__username",
+    "order__buyer__first_name",
+    "order__buyer__last_name",
+    "order__buyer__phone_number",
+    "order__buyer__email",
+)
+
+
+class OrderLineInline(ReadOnlyTabularInline):
+    model = OrderLine
+    fields = ("creator", "transaction_type", "description", "amount", "booking", "subscription")
+    show_change_link = False
+
+
+class PaymentInline(ReadOnlyTabularInline):
+    model = Payment
+    fields = ("reference", "amount", "currency", "status", "channel", "created_at", "completed_at", "failure_reason")
+
+
+class PlatformFeeInline(ReadOnlyTabularInline):
+    model = PlatformFee
+    fields = ("creator", "transaction_type", "subtotal", "rate", "platform_fee", "creator_amount", "status", "payout")
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ("id", "buyer", "status", "total_display", "subtotal", "processing_fee", "created_at")
+    list_filter = ("status", "currency", ("created_at", DateRangeFilter))
+    search_fields = ("buyer__username", "buyer__first_name", "buyer__last_name", "buyer__phone_number", "buyer__email")
+    list_select_related = ("buyer",)
+    ordering = ("-created_at", "-id")
+    inlines = [OrderLineInline, PaymentInline, PlatformFeeInline]
+
+    @admin.display(description="total", ordering="total")
+    def total_display(self, order: Order) -> str:
+        return format_money(order.total, order.currency)
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(ReadOnlyAdmin):
+    list_display = ("id", "order", "creator", "transaction_type", "description", "amount")
+    list_filter = ("transaction_type",)
+    search_fields = ("description", "creator__username", "creator__first_name", "creator__last_name")
+    list_select_related = ("order", "creator")
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    change_form_template = "admin/payments/payment/change_form.html"
+    list_display = (
+        "reference",
+        "order_link",
+        "buyer",
+        "amount_display",
+        "status",
+        "channel",
+        "gateway_id",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = (
+        "status",
+        "currency",
+        ("created_at", DateRangeFilter),
+        ("completed_at", DateRangeFilter),
+    )
+    search_fields = ("reference", "gateway_id", "gateway_reference", "phone_number", *BUYER_SEARCH)
+    search_help_text = "Reference, ClickPesa ids, phone, buyer name, username or email"
+    list_select_related = ("order__buyer",)
+    ordering = ("-created_at", "-id")
+
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, payment: Payment) -> str:
+        url = reverse("admin:payments_order_change", args=[payment.order_id])
+        return format_html('<a href="{}">#{}</a>', url, payment.order_id)
+
+    @admin.display(description="buyer")
+    def buyer(self, payment: Payment) -> str:
+        return str(payment.order.buyer)
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, payment: Payment) -> str:
+        return format_money(payment.amount, payment.currency)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """The payment, then the ClickPesa events for its reference and its ledger transactions."""
+        payment = self.get_object(request, unquote(object_id))
+        if payment is not None:
+            related = events_and_journal(
+                request, reference=payment.reference, transactions=payment.ledger_transactions.all()
+            )
+            extra_context = {**(extra_context or {}), **related}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(Booking)
+class BookingAdmin(ReadOnlyAdmin):
+    list_display = ("id", "description", "buyer", "creator", "starts_at", "status", "created_at")
+    list_filter = ("status", ("starts_at", DateRangeFilter))
+    search_fields = ("description", "buyer__username", "creator__username")
+    list_select_related = ("buyer", "creator")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    list_display = ("id", "plan", "buyer", "creator", "status", "started_at", "expires_at")
+    list_filter = ("status", ("expires_at", DateRangeFilter))
+    search_fields = ("plan", "buyer__username", "creator__username")
+    list_select_related = ("buyer", "creator")

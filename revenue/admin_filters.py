@@ -1,0 +1,159 @@
+"""Changelist filters the built-in ones lack: a date range, a yes/no on a timestamp, and an
+autocomplete pick for a foreign key (a creator among thousands of users).
+
+Both range and autocomplete filters render a small GET form that keeps the other
+parameters of the changelist, so they combine with every other filter and the search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.db.models import Field, Model, QuerySet
+from django.forms import Media
+from django.http import HttpRequest
+
+
+def _kept_parameters(changelist: ChangeList, own: list[str]) -> list[tuple[str, str]]:
+    """The changelist's other GET parameters, as hidden inputs of a filter's form."""
+    return [(name, value) for name, value in changelist.params.items() if name not in own]
+
+
+class _DateRangeForm(forms.Form):
+    start = forms.DateField(required=False)
+    end = forms.DateField(required=False)
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("start"), data.get("end")
+        if start and end and start > end:
+            raise forms.ValidationError("The start date is after the end date.")
+        return data
+
+
+class DateRangeFilter(admin.FieldListFilter):
+    """From/to dates (inclusive, in the site's time zone) on a date-time field."""
+
+    template = "admin/filters/date_range.html"
+
+    def __init__(
+        self, field: Field, request: HttpRequest, params: dict, model: type[Model], model_admin, field_path: str
+    ) -> None:
+        self.lookup_start = f"{field_path}__date__gte"
+        self.lookup_end = f"{field_path}__date__lte"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        self.form = _DateRangeForm(
+            data={
+                "start": self._last(self.lookup_start),
+                "end": self._last(self.lookup_end),
+            }
+        )
+
+    def _last(self, name: str) -> str:
+        value = self.used_parameters.get(name)
+        if isinstance(value, list):
+            return value[-1] if value else ""
+        return value or ""
+
+    def expected_parameters(self) -> list[str]:
+        return [self.lookup_start, self.lookup_end]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.used_parameters:
+            return queryset
+        if not self.form.is_valid():
+            raise IncorrectLookupParameters(self.form.errors.as_text())
+        start: date | None = self.form.cleaned_data["start"]
+        end: date | None = self.form.cleaned_data["end"]
+        if start:
+            queryset = queryset.filter(**{self.lookup_start: start})
+        if end:
+            queryset = queryset.filter(**{self.lookup_end: end})
+        return queryset
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict]:
+        own = self.expected_parameters()
+        yield {
+            "selected": bool(self.used_parameters),
+            "start_name": self.lookup_start,
+            "end_name": self.lookup_end,
+            "start": self._last(self.lookup_start),
+            "end": self._last(self.lookup_end),
+            "keep": _kept_parameters(changelist, own),
+            "clear_query_string": changelist.get_query_string(remove=own),
+        }
+
+
+class IsSetFilter(admin.SimpleListFilter):
+    """Yes/no on whether a nullable timestamp is set; subclass with `title` and `parameter_name`."""
+
+    field_name = ""
+
+    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(**{f"{self.field_name}__isnull": False})
+        if self.value() == "no":
+            return queryset.filter(**{f"{self.field_name}__isnull": True})
+        return queryset
+
+
+class ReconciledFilter(IsSetFilter):
+    title = "reconciled"
+    parameter_name = "reconciled"
+    field_name = "reconciled_at"
+
+
+class AutocompleteFilter(admin.FieldListFilter):
+    """Pick one related object with the admin's autocomplete widget (the related admin's search).
+
+    The related model's admin needs `search_fields`, and the user its view permission, as
+    for `autocomplete_fields`. Add `autocomplete_filter_media(...)` to the ModelAdmin's media.
+    """
+
+    template = "admin/filters/autocomplete.html"
+
+    def __init__(
+        self, field: Field, request: HttpRequest, params: dict, model: type[Model], model_admin, field_path: str
+    ) -> None:
+        self.lookup = f"{field_path}__{field.target_field.name}__exact"
+        super().__init__(field, request, params, model, model_admin, field_path)
+        value = self.used_parameters.get(self.lookup)
+        self.value = (value[-1] if isinstance(value, list) else value) or ""
+        widget = AutocompleteSelect(field, model_admin.admin_site, attrs={"style": "width: 100%"})
+        form_field = forms.ModelChoiceField(queryset=field.related_model._default_manager.all(), widget=widget)
+        self.form = forms.Form()
+        self.form.fields[self.lookup] = form_field
+        self.form.initial = {self.lookup: self.value} if self.value else {}
+
+    def expected_parameters(self) -> list[str]:
+        return [self.lookup]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if not self.value:
+            return queryset
+        try:
+            return queryset.filter(**{self.lookup: int(self.value)})
+        except ValueError as exc:
+            raise IncorrectLookupParameters(str(exc)) from exc
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict]:
+        yield {
+            "selected": bool(self.value),
+            "field": self.form[self.lookup],
+            "keep": _kept_parameters(changelist, self.expected_parameters()),
+            "clear_query_string": changelist.get_query_string(remove=self.expected_parameters()),
+        }
+
+
+def autocomplete_filter_media(model: type[Model], field_name: str, admin_site: admin.AdminSite) -> Media:
+    """The scripts and styles an AutocompleteFilter on `model.field_name` needs on the page."""
+    return AutocompleteSelect(model._meta.get_field(field_name), admin_site).media
