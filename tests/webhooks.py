@@ -67,7 +67,10 @@ def post_webhook(
         if body is None:
             raise ValueError("post_webhook needs a body or raw bytes")
         raw = encode(sign_body(body, key, method) if sign else body)
-    extra = {"REMOTE_ADDR": remote_addr} if remote_addr else {}
+    # The test client drops the content type of an empty body; real senders keep it.
+    extra = {"CONTENT_TYPE": content_type}
+    if remote_addr:
+        extra["REMOTE_ADDR"] = remote_addr
     return client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, headers=headers, **extra)
 
 
