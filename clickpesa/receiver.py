@@ -299,6 +299,7 @@ def webhook_event_process(event_id: int, *, allowed: Iterable[str] = WebhookEven
     (an unknown event name is ``IGNORED``). A deadlock or serialization failure is retried
     up to :data:`TRANSACTION_ATTEMPTS` times; any other exception rolls the business work back
     and is recorded on the event outside that transaction (see :func:`_record_failure`).
+    Call it outside any transaction, or a caller's rollback would lose that record.
     """
     allowed = frozenset(allowed)
     for attempt in range(1, TRANSACTION_ATTEMPTS + 1):
@@ -451,7 +452,8 @@ def webhook_event_replay(event: WebhookEvent, *, by: object | None = None) -> Pr
     """Process a FAILED, DEAD or UNMATCHED event again now (a staff action).
 
     Raises :class:`BlinnoError` (code ``not_replayable``) for any other status. A failed
-    replay is recorded like any failure: a DEAD event stays DEAD.
+    replay is recorded like any failure: a DEAD event stays DEAD. ``by`` (the staff user) is
+    logged. Call it outside any transaction (see :func:`webhook_event_process`).
     """
     event.refresh_from_db(fields=["status"])
     if event.status not in WebhookEvent.REPLAYABLE_STATUSES:
