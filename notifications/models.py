@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Notification(models.Model):
@@ -41,6 +42,9 @@ class Notification(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(
+        default=timezone.now, help_text="When a PENDING row is due to be sent (later after a failure: backoff)"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     read_at = models.DateTimeField(null=True, blank=True)
@@ -48,6 +52,7 @@ class Notification(models.Model):
     class Meta:
         indexes = [
             models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["recipient", "created_at"]),
         ]
         permissions = [("resend_notification", "Can resend failed notifications")]

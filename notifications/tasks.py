@@ -5,16 +5,25 @@ from celery import shared_task
 from . import services
 
 
-@shared_task(bind=True, max_retries=8, acks_late=True)
+@shared_task(bind=True, acks_late=True, max_retries=None)
 def notification_deliver(self, notification_id: int) -> bool:
-    """Send one notification; on failure retry with exponential backoff (30 s, 60 s, ... 1 h)."""
+    """Send one notification; after a failure, run again when the row's backoff says it is due.
+
+    The row counts attempts and turns FAILED at its limit, so retries end there (hence no
+    Celery retry limit). A retry that cannot be published, or a task lost with its worker,
+    is picked up by `notifications_sweep`.
+    """
     try:
         return services.notification_send(notification_id)
-    except Exception as exc:
-        raise self.retry(exc=exc, countdown=min(3600, 30 * 2**self.request.retries)) from exc
+    except services.NotificationRetry as exc:
+        if self.request.is_eager:
+            # In-process (no broker) a retry would run at once, ignoring the backoff: leave
+            # the row PENDING for the sweeper instead.
+            return False
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
 
 
 @shared_task
 def notifications_sweep() -> int:
-    """Re-enqueue notifications left PENDING; scheduled by Celery beat."""
+    """Re-enqueue undelivered notifications and take back those of dead workers; run by Celery beat."""
     return services.notifications_sweep()

@@ -1,11 +1,17 @@
 """What each notification says, in English and Swahili (locale/sw).
 
-Context values arrive already formatted for people: amounts as "TZS 25,000" (revenue.money
-.format_money), destinations masked. `render` is called inside translation.override.
+Context values arrive formatted for people: amounts as "TZS 25,000" (revenue.money
+.format_money), destinations masked; datetimes may be passed as they are and are shown in
+Tanzania's time. `render` is called inside translation.override.
 """
 
+import re
 from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal
 
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -67,31 +73,51 @@ TEXTS = {
     ),
 }
 
-# ClickPesa's failure messages, in words a buyer understands.
+# ClickPesa's failure messages, in words a buyer understands. Each pattern matches whole
+# words of the gateway's message, first match wins.
 _BUYER_REASONS = (
-    ("insufficient", gettext_lazy("your mobile money balance was not enough")),
-    ("timeout", gettext_lazy("the request on your phone expired before it was confirmed")),
-    ("expired", gettext_lazy("the request on your phone expired before it was confirmed")),
-    ("cancel", gettext_lazy("the payment was cancelled on your phone")),
-    ("reject", gettext_lazy("the payment was declined")),
-    ("pin", gettext_lazy("the PIN entered was not accepted")),
-    ("limit", gettext_lazy("the amount is above your wallet's limit")),
+    (r"insufficient|not enough|low balance", gettext_lazy("your mobile money balance was not enough")),
+    (r"time ?out|timed out|expired", gettext_lazy("the request on your phone expired before it was confirmed")),
+    (r"cancel\w*|declined by (?:the )?(?:user|customer)", gettext_lazy("the payment was cancelled on your phone")),
+    (r"pin", gettext_lazy("the PIN entered was not accepted")),
+    (r"limits?", gettext_lazy("the amount is above your wallet's limit")),
+    (r"reject\w*|declined?", gettext_lazy("the payment was declined")),
 )
+_BUYER_PATTERNS = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), reason) for pattern, reason in _BUYER_REASONS]
+
+# How a moment is written for a reader: "5 January 2027, 14:30 EAT" / "5 Januari 2027, 14:30 EAT".
+DATETIME_FORMAT = "j F Y, H:i T"
+DATE_FORMAT = "j F Y"
 
 
 def buyer_reason(gateway_message: str) -> str:
-    """Translate a gateway failure message into a reason a buyer understands."""
-    lowered = (gateway_message or "").lower()
-    for needle, reason in _BUYER_REASONS:
-        if needle in lowered:
+    """Translate a gateway failure message into a reason a buyer understands, in the active language."""
+    for pattern, reason in _BUYER_PATTERNS:
+        if pattern.search(gateway_message or ""):
             return str(reason)
     return _("the payment could not be completed")
 
 
+def _display(value: object) -> str:
+    """A context value as a reader sees it: moments in Tanzania's time and the reader's language."""
+    if isinstance(value, datetime):
+        return date_format(timezone.localtime(value, timezone.get_default_timezone()), DATETIME_FORMAT)
+    if isinstance(value, date):
+        return date_format(value, DATE_FORMAT)
+    if isinstance(value, Decimal | float):
+        # A bare number would lose its currency; callers format amounts with format_money.
+        raise TypeError(f"amount {value!r} given without its currency; use revenue.money.format_money")
+    return str(value)
+
+
 def render(kind: str, context: Mapping[str, object]) -> tuple[str, str]:
-    """The subject and body of a notification of `kind`, in the active language."""
+    """The subject and body of a notification of `kind`, in the active language.
+
+    Context values are shown as given, except datetimes (shown in Africa/Dar_es_Salaam,
+    month names in the active language) and dates; a bare Decimal or float is refused.
+    """
     subject, body = TEXTS[kind]
-    values = {key: str(value) for key, value in context.items()}
+    values = {key: _display(value) for key, value in context.items()}
     # Words that depend on the reader's language are chosen here, not by the caller.
     if kind == Kind.PAYMENT_FAILED:
         values["reason"] = buyer_reason(values.get("gateway_message", ""))
