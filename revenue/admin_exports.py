@@ -160,3 +160,9 @@ class MoneyExportMixin(ExportActionMixin):
 
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.export_reports")
+
+    def get_valid_export_item_pks(self, request: HttpRequest) -> QuerySet:
+        # The library's default loads every id of the table to validate the selection; look
+        # up only the posted ids, within what this user's changelist may show.
+        posted = [pk for pk in request.POST.getlist("export_items") if pk.isdigit()]
+        return self.get_export_queryset(request).filter(pk__in=posted).values_list("pk", flat=True)

@@ -1,0 +1,114 @@
+"""CSV and XLSX exports of the filtered payouts, fees and ledger entries, with formula escaping."""
+
+import csv
+import io
+
+import openpyxl
+import pytest
+from django.urls import reverse
+
+from revenue.admin_exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
+from tests.factories import CreatorFactory, PayoutFactory
+
+from .conftest import paid_payout
+
+CSV, XLSX = "0", "1"
+
+
+def export(client, url_name, resource, file_format=CSV, query="", **extra):
+    prefix = resource.__name__.lower()
+    fields = {f"{prefix}_{name}": "on" for name in resource().get_export_order()}
+    url = reverse(url_name) + query
+    return client.post(url, {"format": file_format, "resource": "0", **fields, **extra})
+
+
+def csv_rows(response) -> list[dict]:
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+@pytest.mark.django_db
+def test_finance_exports_the_filtered_payouts_as_csv(finance):
+    paid, pending = paid_payout(), PayoutFactory()
+    response = export(finance, "admin:revenue_payout_export", PayoutResource, query="?status__exact=PAID")
+    rows = csv_rows(response)
+    assert [r["reference"] for r in rows] == [paid.reference]
+    assert rows[0]["amount"] == "46000.00" and rows[0]["gateway_fee"] == "1180.00"
+    assert rows[0]["status"] == "PAID"
+    assert pending.reference not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_finance_exports_payouts_as_xlsx(finance):
+    paid = paid_payout()
+    response = export(finance, "admin:revenue_payout_export", PayoutResource, XLSX)
+    assert response["Content-Disposition"].endswith('.xlsx"')
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, *rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert header[:3] == ["reference", "creator", "creator_phone"]
+    assert [row[0] for row in rows] == [paid.reference]
+
+
+@pytest.mark.django_db
+def test_a_formula_in_a_name_is_exported_as_text(finance):
+    creator = CreatorFactory(first_name='=HYPERLINK("http://evil.example","x")', last_name="@SUM(1+1)")
+    paid_payout(creator=creator)
+    rows = csv_rows(export(finance, "admin:revenue_payout_export", PayoutResource))
+    assert rows[0]["creator"].startswith("'=HYPERLINK(")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("dangerous", ["+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1"])
+def test_every_formula_lead_character_is_neutralised_in_xlsx(finance, dangerous):
+    paid_payout(creator=CreatorFactory(first_name=dangerous))
+    response = export(finance, "admin:revenue_payout_export", PayoutResource, XLSX)
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    creator_cell = sheet.cell(row=2, column=2).value
+    assert creator_cell.startswith("'")
+
+
+@pytest.mark.django_db
+def test_the_export_action_exports_only_the_selected_payouts(finance):
+    chosen, _ = paid_payout(), paid_payout()
+    form = finance.action(reverse("admin:revenue_payout_changelist"), "export_admin_action", [chosen])
+    assert form.status_code == 200 and 'name="export_items"' in form.content.decode()
+    response = export(finance, "admin:revenue_payout_export", PayoutResource, export_items=[str(chosen.pk)])
+    assert [r["reference"] for r in csv_rows(response)] == [chosen.reference]
+
+
+@pytest.mark.django_db
+def test_finance_exports_the_filtered_fee_rows(finance):
+    paid = paid_payout()
+    rows = csv_rows(
+        export(finance, "admin:revenue_platformfee_export", PlatformFeeResource, query="?payout_status__exact=PAID")
+    )
+    assert [(r["payout"], r["platform_fee"], r["creator_amount"]) for r in rows] == [
+        (paid.reference, "4000.00", "46000.00")
+    ]
+
+
+@pytest.mark.django_db
+def test_finance_exports_ledger_entries_of_one_kind(finance):
+    paid = paid_payout()
+    rows = csv_rows(
+        export(
+            finance,
+            "admin:revenue_ledgerentry_export",
+            LedgerEntryResource,
+            query="?transaction__kind__exact=PAYOUT_SETTLE",
+        )
+    )
+    assert {r["transaction_kind"] for r in rows} == {"PAYOUT_SETTLE"}
+    assert {(r["account_kind"], r["direction"], r["amount"]) for r in rows} >= {
+        ("CREATOR_PAYOUT_IN_FLIGHT", "DEBIT", "46000.00"),
+        ("PAYOUT_FEES", "DEBIT", "1180.00"),
+    }
+    assert all(r["idempotency_key"].startswith(f"payout:{paid.pk}:") for r in rows)
+
+
+@pytest.mark.django_db
+def test_support_sees_no_export_button(support):
+    paid_payout()
+    page = support.get(reverse("admin:revenue_payout_changelist")).content.decode()
+    assert reverse("admin:revenue_payout_export") not in page
+    assert "export_admin_action" not in page
