@@ -1,0 +1,132 @@
+"""Sending one notification: SENT on success; on failure the error is kept and the row retried, then FAILED."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from notifications.models import Notification
+from notifications.services import NotificationRetry, notification_claim, notification_resend, notification_send
+from notifications.tasks import notification_deliver
+
+from .factories import NotificationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_sends_the_email_and_marks_the_row_sent():
+    notification = NotificationFactory()
+
+    assert notification_send(notification.pk) is True
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT
+    assert notification.sent_at is not None
+    assert notification.attempts == 1
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == [notification.email]
+    assert mail.outbox[0].subject == notification.subject
+    assert mail.outbox[0].body == notification.body
+
+
+def test_a_row_another_worker_holds_is_not_sent():
+    notification = NotificationFactory()
+    notification_claim(notification.pk)
+
+    assert notification_send(notification.pk) is False
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENDING
+    assert mail.outbox == []
+
+
+def test_a_failed_send_keeps_the_error_on_the_row_and_retries_after_a_backoff(smtp_down):
+    notification = NotificationFactory()
+
+    with pytest.raises(NotificationRetry) as raised:
+        notification_send(notification.pk)
+
+    notification.refresh_from_db()
+    assert raised.value.retry_in == 30
+    assert notification.status == Notification.Status.PENDING
+    assert notification.attempts == 1
+    assert "ConnectionRefusedError" in notification.last_error
+    assert timedelta(seconds=25) < notification.next_attempt_at - timezone.now() <= timedelta(seconds=30)
+
+
+def test_the_backoff_doubles_with_each_attempt(smtp_down):
+    notification = NotificationFactory(attempts=3)
+
+    with pytest.raises(NotificationRetry) as raised:
+        notification_send(notification.pk)
+
+    assert raised.value.retry_in == 240
+
+
+def test_the_last_failed_attempt_leaves_the_row_failed(settings, smtp_down):
+    notification = NotificationFactory(attempts=settings.NOTIFICATION_MAX_ATTEMPTS - 1)
+
+    assert notification_send(notification.pk) is False
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.FAILED
+    assert notification.attempts == settings.NOTIFICATION_MAX_ATTEMPTS
+    assert "ConnectionRefusedError" in notification.last_error
+
+
+def test_a_success_clears_the_previous_error():
+    notification = NotificationFactory(attempts=1, last_error="ConnectionRefusedError: [Errno 111]")
+
+    notification_send(notification.pk)
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT
+    assert notification.last_error == ""
+
+
+def test_resend_puts_a_failed_row_back_and_sends_it(settings, django_capture_on_commit_callbacks):
+    notification = NotificationFactory(
+        status=Notification.Status.FAILED, attempts=settings.NOTIFICATION_MAX_ATTEMPTS, last_error="SMTP down"
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notification_resend(notification) is True
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT
+    assert notification.attempts == 1
+    assert len(mail.outbox) == 1
+
+
+def test_resend_keeps_the_last_error_until_a_send_succeeds(smtp_down, django_capture_on_commit_callbacks):
+    notification = NotificationFactory(status=Notification.Status.FAILED, attempts=8, last_error="SMTP down")
+
+    notification_resend(notification)
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.PENDING
+    assert notification.attempts == 0
+    assert notification.last_error == "SMTP down"
+
+
+@pytest.mark.parametrize("status", [Notification.Status.PENDING, Notification.Status.SENDING, Notification.Status.SENT])
+def test_resend_refuses_a_row_that_has_not_failed(status):
+    notification = NotificationFactory(status=status, attempts=1)
+
+    assert notification_resend(notification) is False
+
+    notification.refresh_from_db()
+    assert notification.status == status
+    assert notification.attempts == 1
+
+
+def test_the_task_run_in_process_leaves_a_failed_row_to_the_sweeper(smtp_down):
+    notification = NotificationFactory()
+
+    notification_deliver.delay(notification.pk)
+
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.PENDING
+    assert notification.attempts == 1
+    assert notification.next_attempt_at > timezone.now()
