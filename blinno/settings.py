@@ -119,8 +119,9 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# The client address by the project's one trusted-proxy rule (django-ipware is not installed,
+# so AXES_IPWARE_* settings would be ignored and every login behind a proxy would share its address).
+AXES_CLIENT_IP_CALLABLE = "clickpesa.receiver.client_address"
 AXES_RESET_ON_SUCCESS = True
 
 # Admin exports (django-import-export): a cell must never run as a spreadsheet formula.

@@ -1,0 +1,65 @@
+"""Admin login brute-force protection (django-axes): per user and client address, proxy-aware."""
+
+import pytest
+from django.test import Client
+
+from .conftest import staff
+
+LOGIN = "/admin/login/?next=/admin/"
+PASSWORD = "pass-for-tests-only"
+
+
+def login(client: Client, username: str, password: str, **extra):
+    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"}, **extra)
+
+
+@pytest.fixture
+def clerk(db):
+    return staff("Finance", username="clerk")
+
+
+@pytest.mark.django_db
+def test_five_bad_passwords_lock_the_account_at_that_address_even_for_the_right_one(clerk):
+    attacker = Client()
+    for _ in range(5):
+        login(attacker, "clerk", "wrong", REMOTE_ADDR="198.51.100.7")
+    response = login(attacker, "clerk", PASSWORD, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 429
+    assert "_auth_user_id" not in attacker.session
+
+
+@pytest.mark.django_db
+def test_four_bad_passwords_do_not_lock(clerk):
+    client = Client()
+    for _ in range(4):
+        login(client, "clerk", "wrong", REMOTE_ADDR="198.51.100.7")
+    assert login(client, "clerk", PASSWORD, REMOTE_ADDR="198.51.100.7").status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_same_account_from_another_address_can_still_log_in(clerk):
+    for _ in range(5):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR="198.51.100.7")
+    office = Client()
+    assert login(office, "clerk", PASSWORD, REMOTE_ADDR="203.0.113.9").status_code == 302
+    assert office.session["_auth_user_id"] == str(clerk.pk)
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_the_lockout_follows_the_client_address(clerk, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = "10.0.0.2"
+    for _ in range(5):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    locked = login(Client(), "clerk", PASSWORD, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    other = login(Client(), "clerk", PASSWORD, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert (locked.status_code, other.status_code) == (429, 302)
+
+
+@pytest.mark.django_db
+def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_dodge_the_lock(clerk, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for i in range(5):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+    forged = login(Client(), "clerk", PASSWORD, REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert forged.status_code == 429
