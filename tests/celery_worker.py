@@ -24,9 +24,14 @@ Bring the fixtures into a test module or a conftest.py by importing them:
 `CeleryWorker` handles: `.start()`, `.stop()` (warm shutdown), `.kill()` (SIGKILL to the
 worker and its pool children), `.restart(kill=False)`, `.is_alive()`, `.ping()`, `.log()`,
 `.emails()` / `.clear_emails()` (files written by the email backend), `.purge()` (drop
-queued tasks), `.env` (extra environment for the next start). A task lost with a killed
-worker stays in Redis's unacknowledged set until the transport's visibility timeout (an
-hour by default); the application's sweepers are what recover it sooner.
+queued tasks), `.env` (extra environment for the next start, e.g. another EMAIL_BACKEND),
+`.queue`, `.node`, `.pid`. A task lost with a killed worker stays in Redis's unacknowledged
+set until the transport's visibility timeout (an hour by default); the application's
+sweepers are what recover it sooner.
+
+Helpers: `wait_for(condition, timeout=20)` polls until truthy; `worker_database_url()`;
+`unreachable_broker_url()` (nothing listens: refused at once); `silent_server()` (a port
+that accepts and never answers: a hung broker or mail server).
 """
 
 from __future__ import annotations
@@ -90,16 +95,16 @@ def unreachable_broker_url() -> str:
 
 
 @contextlib.contextmanager
-def silent_broker() -> Iterator[str]:
-    """A Redis URL whose server accepts connections and never answers (a hung broker)."""
+def silent_server() -> Iterator[int]:
+    """A local TCP port that accepts connections and never answers (a hung broker or mail server)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(64)
+    server.settimeout(0.1)
     accepted: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
-        server.settimeout(0.1)
         while not stop.is_set():
             with contextlib.suppress(OSError):
                 accepted.append(server.accept()[0])
@@ -107,7 +112,7 @@ def silent_broker() -> Iterator[str]:
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        yield server.getsockname()[1]
     finally:
         stop.set()
         thread.join(timeout=2)
@@ -118,10 +123,8 @@ def silent_broker() -> Iterator[str]:
 
 def _reset_broker_connections(app: Celery) -> None:
     # The app keeps a connection pool for the broker URL it first used; a new URL needs a
-    # new pool. (Celery does the same after a fork.)
-    if app._pool is not None:
-        with contextlib.suppress(Exception):
-            app._pool.force_close_all()
+    # new pool (Celery does the same after a fork). The old pool is dropped, not closed:
+    # kombu's registry of producer pools may hand it out again for the same URL.
     app._pool = None
     app.amqp._producer_pool = None
 
@@ -167,6 +170,8 @@ class CeleryWorker:
             "DEBUG": os.environ.get("DEBUG", "true"),
             "DATABASE_URL": self.database_url,
             "CELERY_BROKER_URL": self.broker_url,
+            # Tasks the worker itself enqueues (a sweep, a retry) stay on its own queue.
+            "CELERY_TASK_DEFAULT_QUEUE": self.queue,
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(self.email_dir),
             "PYTHONUNBUFFERED": "1",
@@ -327,7 +332,12 @@ def celery_worker(
 
 @pytest.fixture
 def celery_publisher(celery_worker: CeleryWorker, celery_in_process: None) -> Iterator[CeleryPublisher]:
-    """Tasks go to the worker's broker and queue (not run in-process); its outbox starts empty."""
+    """Tasks go to the worker's broker and queue (not run in-process); its outbox starts empty.
+
+    A worker an earlier test left stopped or killed is started again first.
+    """
+    if not celery_worker.is_alive():
+        celery_worker.start()
     conf = celery_app.conf
     saved = (conf.task_always_eager, conf.broker_url, conf.task_default_queue)
     conf.task_always_eager = False
