@@ -4,15 +4,12 @@ Faults are injected with real PostgreSQL triggers (an INSERT that raises), never
 our own code, so the rollback under test is PostgreSQL's.
 """
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Group
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -27,6 +24,7 @@ from revenue.models import LedgerEntry, LedgerTransaction, PlatformFee
 from revenue.services import creator_balance
 from tests.conftest import run_concurrently
 from tests.factories import PaymentFactory, UserFactory
+from tests.faults import failing_inserts
 from tests.webhooks import encode, payment_body, post_webhook, use_checksum_key
 
 NOTIFICATIONS = "notifications_notification"
@@ -36,45 +34,6 @@ LEDGER_TRANSACTIONS = "revenue_ledgertransaction"
 @pytest.fixture(autouse=True)
 def _checksum_key(settings):
     use_checksum_key(settings)
-
-
-class Tries:
-    """How many inserts the injected trigger has seen (a sequence: rollbacks do not undo it)."""
-
-    def __int__(self) -> int:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM test_fault_tries")
-            return cursor.fetchone()[0]
-
-
-@contextmanager
-def failing_inserts(table: str, *, sqlstate: str = "P0001", times: int | None = None) -> Iterator[Tries]:
-    """Make INSERTs into ``table`` raise ``sqlstate`` (every one, or the first ``times``), until the block ends."""
-    limit = "NULL" if times is None else str(times)
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE SEQUENCE test_fault_tries")
-        cursor.execute(
-            f"""
-            CREATE FUNCTION test_fault() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE limit_ integer := {limit};
-            BEGIN
-                IF limit_ IS NULL OR nextval('test_fault_tries') <= limit_ THEN
-                    IF limit_ IS NULL THEN PERFORM nextval('test_fault_tries'); END IF;
-                    RAISE EXCEPTION 'insert into {table} refused by the test; ledger transactions: %',
-                        (SELECT count(*) FROM revenue_ledgertransaction) USING ERRCODE = '{sqlstate}';
-                END IF;
-                RETURN NEW;
-            END $$
-            """  # noqa: S608 - the table and codes are this module's constants
-        )
-        cursor.execute(f"CREATE TRIGGER test_fault BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION test_fault()")
-    try:
-        yield Tries()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"DROP TRIGGER IF EXISTS test_fault ON {table}")
-            cursor.execute("DROP FUNCTION IF EXISTS test_fault()")
-            cursor.execute("DROP SEQUENCE IF EXISTS test_fault_tries")
 
 
 def _crash(client, payment: Payment, table: str = NOTIFICATIONS):
