@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import string
 from collections import defaultdict
@@ -9,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -16,6 +18,7 @@ from django.utils import timezone
 from django.utils.timezone import localtime
 
 from blinno.exceptions import BlinnoError
+from clickpesa.client import ClickPesaClient, ClickPesaError
 from clickpesa.outcome import Outcome
 from notifications.models import Notification
 from notifications.services import Message, notify, notify_many, notify_staff
@@ -25,6 +28,8 @@ from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
 from revenue.money import Currency, format_money, round_money
 
 from .models import Booking, Order, OrderLine, Payment, Subscription
+
+logger = logging.getLogger(__name__)
 
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
@@ -102,12 +107,24 @@ def order_create(buyer: object, *, lines: Iterable[LineSpec], currency: str = Cu
     return order
 
 
-@transaction.atomic
 def payment_start(order: Order, *, phone_number: str = "") -> Payment:
     """Open a new payment attempt for the order's total, with a fresh orderReference.
 
     Allowed while the order is unpaid (PENDING, or PAYMENT_FAILED for a second attempt).
+    With a ``phone_number`` (``255XXXXXXXXX``), ClickPesa sends the buyer a USSD push once the
+    payment is committed (:func:`payment_push`): right away, in this call, unless the caller
+    holds a transaction open, and then when it commits. A push never reaches ClickPesa for a
+    payment that was rolled back, so every payment ClickPesa collects is one we have.
     """
+    with transaction.atomic():
+        payment = _payment_open(order, phone_number=phone_number)
+        if phone_number:
+            transaction.on_commit(partial(payment_push, payment.pk), robust=True)
+    payment.refresh_from_db()
+    return payment
+
+
+def _payment_open(order: Order, *, phone_number: str) -> Payment:
     order = Order.objects.select_for_update().get(pk=order.pk)
     if order.status not in (Order.Status.PENDING, Order.Status.PAYMENT_FAILED):
         raise BlinnoError(
@@ -124,6 +141,43 @@ def payment_start(order: Order, *, phone_number: str = "") -> Payment:
         currency=order.currency,
         phone_number=phone_number,
     )
+
+
+def payment_push(payment_id: int) -> None:
+    """Ask ClickPesa to send the buyer a USSD push for a PENDING payment; errors are kept on the payment.
+
+    Accepted: ``push_sent_at`` and ClickPesa's id are recorded; the webhook (or the poller)
+    brings the outcome. A definitive refusal (an invalid phone number) fails the payment with
+    ClickPesa's reason, as a ``PAYMENT FAILED`` would: the order is PAYMENT_FAILED and the
+    buyer told. Any other error leaves the payment PENDING with the error in ``last_error`` and
+    ``notes``; whether the push went out is then for the poller to ask ClickPesa.
+    """
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != Payment.Status.PENDING or payment.push_sent_at or not payment.phone_number:
+        return
+    try:
+        with ClickPesaClient() as client:
+            answer = client.initiate_ussd_push(
+                amount=payment.amount,
+                currency=payment.currency,
+                order_reference=payment.reference,
+                phone_number=payment.phone_number,
+            )
+    except ClickPesaError as exc:
+        error = f"{exc.code}: {exc}" + (f" (HTTP {exc.status_code})" if exc.status_code else "")
+        logger.warning("payment=%s USSD push failed: %s", payment.pk, error)
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            locked.last_error = error
+            locked.notes = _append_note(locked.notes, f"USSD push failed: {error}")
+            locked.save(update_fields=["last_error", "notes", "updated_at"])
+            if exc.definitive:
+                payment_mark_failed(locked, reason=str(exc))
+        return
+    now = timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(push_sent_at=now, last_error="", updated_at=now)
+    # The webhook may have come first and recorded ClickPesa's ids already.
+    Payment.objects.filter(pk=payment.pk, gateway_id="").update(gateway_id=answer.id[:64])
 
 
 def _append_note(existing: str, note: str) -> str:

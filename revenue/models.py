@@ -7,6 +7,7 @@ effect per idempotency key. Python keeps them too, but the database is the last 
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from payments.models import Order, Payment, TransactionType
 
@@ -275,7 +276,13 @@ class Payout(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     submission_attempts = models.PositiveIntegerField(default=0)
+    # Due at once when requested; moved ahead while a worker holds the submission (its claim)
+    # and after an error (backoff); empty once no further attempt is planned.
+    next_submission_at = models.DateTimeField(
+        null=True, blank=True, default=timezone.now, help_text="When the next submission to ClickPesa is due"
+    )
     last_error = models.TextField(blank=True)
+    last_polled_at = models.DateTimeField(null=True, blank=True, help_text="When ClickPesa was last asked its status")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When the payout was requested")
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -292,6 +299,7 @@ class Payout(models.Model):
             models.Index(fields=["status", "paid_at"]),
             models.Index(fields=["creator", "created_at"]),
             models.Index(fields=["gateway_id"]),
+            models.Index(fields=["status", "next_submission_at"]),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive")]
         permissions = [

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -138,6 +139,10 @@ def _reserve(
         changed_by=requested_by,
         note=note or f"Requested: {format_money(amount, currency)} to {payout.destination_label}",
     )
+    from .submission import payout_submit_enqueue  # submission imports this module
+
+    # Submitted to ClickPesa once the reserve is committed; the sweeper catches a lost task.
+    transaction.on_commit(partial(payout_submit_enqueue, payout.pk), robust=True)
     return payout
 
 

@@ -5,7 +5,7 @@ from celery import shared_task
 from notifications.models import Notification
 from notifications.services import notify_staff
 
-from . import services
+from . import services, submission
 from .ledger import ledger_audit as run_ledger_audit
 
 
@@ -29,3 +29,15 @@ def ledger_audit() -> bool:
             },
         )
     return run.ok
+
+
+@shared_task(acks_late=True)
+def payout_submit(payout_id: int) -> str:
+    """Submit one PENDING payout to ClickPesa if it is due and unclaimed (enqueued after the reserve commits)."""
+    return submission.payout_submit(payout_id).result
+
+
+@shared_task
+def payouts_submit_sweep() -> int:
+    """Submit every payout left due by a lost task or a retry that never fired; scheduled by Celery beat."""
+    return submission.payouts_submit_sweep()

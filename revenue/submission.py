@@ -1,0 +1,306 @@
+"""Submitting PENDING payouts to ClickPesa: an outbox, claimed with a compare-and-set, crash-safe.
+
+A payout is due for submission from the moment it is requested (``next_submission_at``). A
+Celery task enqueued after the reserve commits submits it; a periodic sweeper submits any
+payout that stayed due for over :data:`SWEEP_AFTER` (a lost task, a broker outage). Whoever
+submits first claims the payout with one conditional UPDATE that counts the attempt and moves
+``next_submission_at`` :data:`CLAIM_LEASE` ahead, so two workers never submit one payout at
+once, and a worker that dies only delays it.
+
+One attempt:
+
+1. if an earlier attempt may have reached ClickPesa (any attempt before this one), ask
+   ``GET /payouts/{reference}`` first; a payout ClickPesa knows is never created again;
+2. preview, then create with the payout's own reference (mobile money or bank, from the
+   method snapshot); a 409 "reference already used" means an earlier attempt got through:
+   query it;
+3. apply ClickPesa's answer through ``payout_apply_gateway_status`` (source ``api``).
+
+A cool-down is retried after the wait ClickPesa states. A definitive refusal (insufficient
+merchant balance, an invalid number) fails the payout with ClickPesa's reason and returns the
+money (once: the return has one idempotency key). A transient error (timeout, 5xx, refused
+token, ...) leaves the outcome unknown, so the money stays in flight: the error is kept on the
+payout and the next attempt follows with exponential backoff; after :data:`MAX_ATTEMPTS`
+Support is alerted and the payout waits for a person (``payout_requery``). Every error is data
+on the payout: ``last_error``, a line in ``notes``, the attempt count.
+
+Without ClickPesa credentials (a laptop without the simulator) nothing is submitted: payouts
+wait PENDING and nothing is counted against them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from clickpesa.client import (
+    ClickPesaClient,
+    ClickPesaError,
+    CoolDown,
+    GatewayPayout,
+    ReferenceAlreadyUsed,
+)
+from clickpesa.payloads import GatewayStatus, parse_payout
+from notifications.models import Notification
+from notifications.services import notify_staff
+
+from .models import Payout, PayoutMethod, PayoutStatusChange
+from .money import format_money
+from .services import _append_note, payout_apply_gateway_status
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+"""Attempts before Support is alerted: 30 s, 1, 2, 4 and 8 minutes apart (about 15 minutes)."""
+
+CLAIM_LEASE = timedelta(minutes=5)
+"""How long a claim holds a payout: well beyond one attempt's four calls and their timeouts."""
+
+SWEEP_AFTER = timedelta(minutes=1)
+"""A payout due this long was not submitted by its task: the sweeper submits it."""
+
+_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+BANK_TRANSFER_TYPE = "ACH"
+"""Bank payouts go by ACH; RTGS (same day, dearer) is not offered to creators."""
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What one call of :func:`payout_submit` did.
+
+    ``result``: ``submitted`` (ClickPesa's answer was applied), ``refused`` (definitive refusal:
+    the payout FAILED and its money came back), ``retry`` (a later attempt is planned in
+    ``retry_in`` seconds), ``gave_up`` (the last attempt failed; Support was alerted),
+    ``skipped`` (not due, not PENDING, or claimed by another worker) or ``not_configured``.
+    """
+
+    result: str
+    detail: str = ""
+    retry_in: int | None = None
+
+
+def submission_configured() -> bool:
+    """True when ClickPesa credentials are configured, so payouts can be submitted."""
+    return bool(settings.CLICKPESA_CLIENT_ID and settings.CLICKPESA_API_KEY)
+
+
+def payout_submit_enqueue(payout_id: int, *, countdown: float = 0) -> None:
+    """Enqueue the submission task; never raises (with the broker down the sweeper submits it)."""
+    from .tasks import payout_submit  # tasks import this module
+
+    try:
+        payout_submit.apply_async((payout_id,), countdown=max(countdown, 0))
+    except Exception:
+        logger.warning("payout=%s submission not enqueued (broker unavailable); the sweeper will submit it", payout_id)
+
+
+def _due(now: datetime) -> Q:
+    return Q(status=Payout.Status.PENDING, submitted_at__isnull=True, next_submission_at__lte=now)
+
+
+def payout_claim(payout_id: int) -> int | None:
+    """Claim a due payout for one submission attempt; return the attempts made before, or None.
+
+    One conditional UPDATE counts the attempt and moves ``next_submission_at`` a lease ahead:
+    of any number of concurrent callers exactly one wins; a payout that is not PENDING, was
+    already accepted by ClickPesa, or is not yet due is never claimed.
+    """
+    now = timezone.now()
+    claimed = Payout.objects.filter(_due(now), pk=payout_id).update(
+        submission_attempts=F("submission_attempts") + 1, next_submission_at=now + CLAIM_LEASE, updated_at=now
+    )
+    if claimed != 1:
+        return None
+    return Payout.objects.values_list("submission_attempts", flat=True).get(pk=payout_id) - 1
+
+
+def payout_submit(payout_id: int) -> Submission:
+    """Make one submission attempt of a due PENDING payout (see the module docstring)."""
+    if not submission_configured():
+        logger.info("payout=%s not submitted: ClickPesa credentials are not configured", payout_id)
+        return Submission("not_configured", "ClickPesa credentials are not configured")
+    attempts_before = payout_claim(payout_id)
+    if attempts_before is None:
+        return Submission("skipped", "not due, not pending, or claimed by another worker")
+    payout = Payout.objects.select_related("creator").get(pk=payout_id)
+    with ClickPesaClient() as client:
+        try:
+            answer = _find(client, payout) if attempts_before else None
+            if answer is None:
+                answer = _create(client, payout)
+        except CoolDown as exc:
+            return _retry_later(payout, exc, seconds=max(exc.seconds, 1))
+        except ClickPesaError as exc:
+            if exc.definitive:
+                return _refused(payout, exc)
+            # Transient, or no verdict at all: the payout may exist at ClickPesa; ask next time.
+            return _failed_attempt(payout, exc, attempt=attempts_before + 1)
+    return _apply(payout, answer)
+
+
+def _find(client: ClickPesaClient, payout: Payout) -> GatewayPayout | None:
+    """ClickPesa's latest record of the payout's reference, or None when it has none."""
+    answers = client.query_payout(order_reference=payout.reference)
+    return max(answers, key=lambda a: a.updated_at or a.created_at or _LONG_AGO, default=None)
+
+
+def _create(client: ClickPesaClient, payout: Payout) -> GatewayPayout:
+    """Preview, then create the payout; on 409 the reference was used by an earlier attempt: query it."""
+    snapshot = payout.method_snapshot or {}
+    if snapshot.get("kind", payout.method_kind) == PayoutMethod.Kind.BANK_ACCOUNT:
+        fields = {
+            "amount": payout.amount,
+            "account_number": snapshot.get("account_number", ""),
+            "account_name": snapshot.get("account_name", ""),
+            "bic": snapshot.get("bic", ""),
+            "transfer_type": BANK_TRANSFER_TYPE,
+            "currency": payout.currency,
+            "account_currency": payout.currency,
+            "order_reference": payout.reference,
+        }
+        preview, create = client.preview_bank_payout, client.create_bank_payout
+    else:
+        fields = {
+            "amount": payout.amount,
+            "phone_number": snapshot.get("account_number", ""),
+            "currency": payout.currency,
+            "order_reference": payout.reference,
+        }
+        preview, create = client.preview_mobile_money_payout, client.create_mobile_money_payout
+    try:
+        preview(**fields)
+        return create(**fields)
+    except ReferenceAlreadyUsed as exc:
+        answer = _find(client, payout)
+        if answer is None:
+            # ClickPesa's query can lag its create: the next attempt asks again.
+            raise ReferenceAlreadyUsed(
+                f"{exc}; ClickPesa does not show the payout yet", status_code=exc.status_code, body=exc.body
+            ) from exc
+        return answer
+
+
+def _apply(payout: Payout, answer: GatewayPayout) -> Submission:
+    """Record that ClickPesa holds the payout, then apply its status (source ``api``)."""
+    now = timezone.now()
+    Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=now, updated_at=now)
+    Payout.objects.filter(pk=payout.pk).update(next_submission_at=None, last_error="", updated_at=now)
+    data = parse_payout(answer.raw) if answer.order_reference else None
+    outcome = payout_apply_gateway_status(
+        payout,
+        answer.status,
+        source=PayoutStatusChange.Source.API,
+        gateway_id=answer.id,
+        amount=answer.amount,
+        fee=answer.fee,
+        currency=answer.currency or None,
+        reason=(data.reason if data else "") or "",
+        fee_returned=bool(data and data.reversed_with_fee),
+    )
+    logger.info("payout=%s submitted: ClickPesa says %s; %s", payout.pk, answer.raw_status, outcome.detail)
+    return Submission("submitted", f"ClickPesa says {answer.raw_status or 'nothing'}: {outcome.detail}")
+
+
+def _refused(payout: Payout, exc: ClickPesaError) -> Submission:
+    """A definitive refusal: nothing was created, so the payout fails and the money comes back."""
+    _record_error(payout, exc, next_at=None)
+    outcome = payout_apply_gateway_status(
+        payout, GatewayStatus.FAILED, source=PayoutStatusChange.Source.API, reason=f"ClickPesa refused: {exc}"
+    )
+    logger.warning("payout=%s refused by ClickPesa (%s): %s", payout.pk, exc.code, exc)
+    return Submission("refused", f"{exc.code}: {exc} ({outcome.detail})")
+
+
+def _retry_later(payout: Payout, exc: ClickPesaError, *, seconds: int) -> Submission:
+    """ClickPesa asked to wait (a cool-down): plan the next attempt after the wait it stated."""
+    _record_error(payout, exc, next_at=timezone.now() + timedelta(seconds=seconds))
+    transaction.on_commit(lambda: payout_submit_enqueue(payout.pk, countdown=seconds))
+    return Submission("retry", f"{exc.code}: {exc}", retry_in=seconds)
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds before the attempt after the ``attempts``-th: 30, 60, 120, ... at most an hour."""
+    return min(3600, 30 * 2 ** max(attempts - 1, 0))
+
+
+def _failed_attempt(payout: Payout, exc: ClickPesaError, *, attempt: int) -> Submission:
+    """A transient error: keep the money in flight; retry with backoff, or alert Support after the last."""
+    attempts = attempt
+    if attempts < MAX_ATTEMPTS:
+        delay = retry_delay(attempts)
+        _record_error(payout, exc, next_at=timezone.now() + timedelta(seconds=delay))
+        transaction.on_commit(lambda: payout_submit_enqueue(payout.pk, countdown=delay))
+        logger.warning("payout=%s attempt %d failed (%s), retry in %d s: %s", payout.pk, attempts, exc.code, delay, exc)
+        return Submission("retry", f"{exc.code}: {exc}", retry_in=delay)
+
+    _record_error(payout, exc, next_at=None, needs_review=True)
+    notify_staff(
+        kind=Notification.Kind.STAFF_ALERT,
+        dedupe_key=f"payout:{payout.pk}:submission-gave-up:{attempts}",
+        group="Support",
+        context={
+            "title": f"Payout {payout.reference} could not be submitted to ClickPesa after {attempts} attempts",
+            "detail": (
+                f"{format_money(payout.amount, payout.currency)} to {payout.destination_label}. "
+                f"Last error: {exc.code}: {exc}. Whether ClickPesa holds the payout is unknown, so the money "
+                "stays in flight. Fix the cause, then use Re-query ClickPesa: it applies ClickPesa's status, "
+                "or submits the payout again if ClickPesa has none."
+            ),
+        },
+    )
+    logger.error("payout=%s gave up after %d attempts (%s): %s", payout.pk, attempts, exc.code, exc)
+    return Submission("gave_up", f"{exc.code}: {exc}")
+
+
+@transaction.atomic
+def _record_error(payout: Payout, exc: ClickPesaError, *, next_at: datetime | None, needs_review: bool = False) -> None:
+    """Keep the error on the payout (``last_error`` and a line in ``notes``) and plan the next attempt."""
+    locked = Payout.objects.select_for_update().get(pk=payout.pk)
+    error = f"{exc.code}: {exc}"
+    if exc.status_code:
+        error += f" (HTTP {exc.status_code})"
+    locked.last_error = error
+    locked.notes = _append_note(locked.notes, f"Submission attempt {locked.submission_attempts} failed: {error}")
+    fields = ["last_error", "notes", "updated_at"]
+    if locked.status == Payout.Status.PENDING:
+        locked.next_submission_at = next_at
+        fields.append("next_submission_at")
+    if needs_review:
+        locked.needs_review = True
+        fields.append("needs_review")
+    locked.save(update_fields=fields)
+
+
+def payouts_submit_sweep(*, limit: int = 200) -> int:
+    """Submit every PENDING payout due for over :data:`SWEEP_AFTER` (oldest first); return how many were tried.
+
+    Catches submissions whose task was lost and retries whose countdown never fired.
+    """
+    due = list(
+        Payout.objects.filter(_due(timezone.now() - SWEEP_AFTER))
+        .order_by("next_submission_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for pk in due if payout_submit(pk).result != "skipped")
+
+
+def payout_submission_rearm(payout: Payout) -> bool:
+    """Plan a new submission now for a PENDING payout whose attempts ran out; True when planned.
+
+    Only for a payout ClickPesa was asked about and does not know: sending the same reference
+    again is safe (ClickPesa refuses a reused reference with 409, which is then queried).
+    """
+    now = timezone.now()
+    planned = Payout.objects.filter(
+        pk=payout.pk, status=Payout.Status.PENDING, submitted_at__isnull=True, next_submission_at__isnull=True
+    ).update(next_submission_at=now, updated_at=now)
+    if planned:
+        transaction.on_commit(lambda: payout_submit_enqueue(payout.pk))
+    return planned == 1
