@@ -150,7 +150,7 @@ def events_and_journal(request: HttpRequest, *, reference: str, transactions: Qu
             .order_by("received_at", "id")
         )
     if request.user.has_perm("revenue.view_ledgertransaction"):
-        entries = LedgerEntry.objects.select_related("account__creator").order_by("direction", "id")
+        entries = LedgerEntry.objects.select_related("account__creator").order_by("-direction", "id")  # debits first
         context["ledger_transactions"] = list(
             transactions.select_related("posted_by")
             .prefetch_related(Prefetch("entries", queryset=entries))

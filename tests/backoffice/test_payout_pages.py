@@ -144,3 +144,11 @@ def test_the_payout_page_reconcile_button_works(finance):
     finance.post(PAYOUTS, {"action": "mark_reconciled", "_selected_action": str(payout.pk), "index": "0"})
     payout.refresh_from_db()
     assert payout.reconciled_at is not None
+
+
+@pytest.mark.django_db
+def test_the_list_with_filter_counts_shown_still_renders(finance):
+    paid_payout()
+    response = finance.get(PAYOUTS, {"_facets": "True", "status__exact": "PAID", "paid_at__date__gte": "2020-01-01"})
+    assert response.status_code == 200
+    assert "Paid (1)" in response.content.decode()
