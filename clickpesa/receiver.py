@@ -25,7 +25,7 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -43,6 +43,7 @@ from notifications.services import notify_staff
 
 from . import handlers
 from .checksum import ChecksumResult, verify
+from .client import encode_json
 from .models import WebhookEvent
 from .outcome import Outcome
 from .payloads import Envelope, PayloadError, dedupe_key, parse_envelope
@@ -137,6 +138,45 @@ def receive(request: HttpRequest, *, endpoint: str) -> tuple[int, dict[str, Any]
         answer = _answer(webhook_event_process(event.pk, allowed=WebhookEvent.REDELIVERABLE_STATUSES))
     _log(event, answer, started)
     return answer
+
+
+def webhook_event_ingest(
+    body: Mapping[str, Any],
+    *,
+    endpoint: str,
+    source: str = WebhookEvent.Source.POLL,
+    headers: Mapping[str, str] | None = None,
+) -> Processing:
+    """Store and process a body this service built itself (a status query's answer in webhook shape).
+
+    The pipeline of a delivery from its typed data on: a body its handler would refuse raises
+    :class:`~clickpesa.payloads.PayloadError` and nothing is stored; the event is kept with
+    ``source`` and no checksum result (it never crossed the network); a body already stored is
+    only counted; processing is the same transaction as a webhook's. So a real webhook with the
+    same content, arriving later, is a duplicate, and one with other content finds the work done.
+    Call it outside any transaction (see :func:`webhook_event_process`).
+    """
+    raw = encode_json(body)
+    envelope = parse_envelope(raw)
+    registration = handlers.lookup(envelope.event)
+    if registration is not None and registration.parse is not None:
+        registration.parse(envelope)
+    record = {
+        "endpoint": endpoint,
+        "source": source,
+        "headers": {name.lower(): _clean(value, 500) for name, value in (headers or {}).items()},
+        "remote_addr": None,
+        "checksum_result": "",
+        **_describe(envelope),
+    }
+    started = time.monotonic()
+    event, first = _store(record, raw)
+    if not first and event.status in WebhookEvent.FINAL_STATUSES:
+        processing = Processing(event, ran=False, failed=False)
+    else:
+        processing = webhook_event_process(event.pk, allowed=WebhookEvent.REDELIVERABLE_STATUSES)
+    _log(processing.event, _answer(processing), started)
+    return processing
 
 
 def client_address(request: HttpRequest) -> str | None:

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import receiver
+from . import polling, receiver
 
 
 @shared_task(acks_late=True)
@@ -15,3 +15,9 @@ def webhook_event_retry(event_id: int) -> bool:
 def webhook_events_retry_sweep() -> int:
     """Retry every due event; scheduled by Celery beat."""
     return receiver.webhook_events_retry_sweep()
+
+
+@shared_task
+def clickpesa_poll() -> int:
+    """Ask ClickPesa about payments and payouts whose webhook is overdue; scheduled by Celery beat."""
+    return len(polling.poll_due().results)

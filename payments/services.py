@@ -20,6 +20,7 @@ from django.utils.timezone import localtime
 from blinno.exceptions import BlinnoError
 from clickpesa.client import ClickPesaClient, ClickPesaError
 from clickpesa.outcome import Outcome
+from clickpesa.polling import PollResult, poll_payment
 from notifications.models import Notification
 from notifications.services import Message, notify, notify_many, notify_staff
 from revenue.fees import platform_fee_quote, processing_fee
@@ -178,6 +179,17 @@ def payment_push(payment_id: int) -> None:
     Payment.objects.filter(pk=payment.pk).update(push_sent_at=now, last_error="", updated_at=now)
     # The webhook may have come first and recorded ClickPesa's ids already.
     Payment.objects.filter(pk=payment.pk, gateway_id="").update(gateway_id=answer.id[:64])
+
+
+def payment_requery(payment: Payment, *, by: object | None = None) -> PollResult:
+    """Ask ClickPesa about a payment now and apply its answer as its webhook would be (support's "Re-query").
+
+    The answer is stored as a poll ``WebhookEvent`` (clickpesa.polling), so it shows in the
+    audit trail and a late webhook with it changes nothing.
+    """
+    result = poll_payment(payment, by=by)
+    logger.info("payment=%s re-queried by %s: %s", payment.pk, getattr(by, "pk", None) or "system", result.detail)
+    return result
 
 
 def _append_note(existing: str, note: str) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
@@ -16,6 +17,7 @@ from django.utils import timezone
 from blinno.exceptions import BlinnoError
 from clickpesa.outcome import Outcome
 from clickpesa.payloads import GatewayStatus
+from clickpesa.polling import PollResult, poll_payout
 from notifications.models import Notification
 from notifications.services import Message, notify_many, notify_staff, staff_messages
 from payments.models import Payment
@@ -33,6 +35,8 @@ from .models import (
     PlatformFee,
 )
 from .money import Currency, format_money
+
+logger = logging.getLogger(__name__)
 
 Kind = LedgerAccount.Kind
 NKind = Notification.Kind
@@ -602,3 +606,19 @@ def earnings_release_due(*, now: datetime | None = None) -> int:
             PlatformFee.objects.filter(pk__in=[r.pk for r in rows]).update(released_at=now, updated_at=now)
             released += 1
     return released
+
+
+def payout_requery(payout: Payout, *, by: object | None = None) -> PollResult:
+    """Ask ClickPesa about a payout now and apply its answer as its webhook would be (support's "Re-query").
+
+    The answer is stored as a poll ``WebhookEvent`` (clickpesa.polling), so it shows in the
+    audit trail and a late webhook with it changes nothing. A PENDING payout ClickPesa has no
+    record of, whose submission attempts ran out, is submitted again (same reference: safe).
+    """
+    from .submission import payout_submission_rearm  # submission imports this module
+
+    result = poll_payout(payout, by=by)
+    logger.info("payout=%s re-queried by %s: %s", payout.pk, getattr(by, "pk", None) or "system", result.detail)
+    if not result.error and not result.gateway_status and payout_submission_rearm(payout):
+        return replace(result, detail=f"{result.detail}; submitted again")
+    return result

@@ -30,7 +30,10 @@ def payout_event(event: WebhookEvent, envelope: Envelope) -> Outcome:
     return payout_apply_gateway_status(
         payout,
         EVENT_STATUS.get(envelope.event, data.status),
-        source=PayoutStatusChange.Source.WEBHOOK,
+        # A poll's answer (clickpesa.polling) comes through here too; the audit trail says which.
+        source=PayoutStatusChange.Source.POLL
+        if event.source == WebhookEvent.Source.POLL
+        else PayoutStatusChange.Source.WEBHOOK,
         event=event,
         gateway_id=data.gateway_id or "",
         amount=data.amount,
