@@ -1,0 +1,1 @@
+"""Benchmarks of the money service (``make bench``); see README.md. Never imported by the product."""

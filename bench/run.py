@@ -1,0 +1,482 @@
+"""Run every benchmark scenario in one go and print one table (``make bench``; see bench/README.md).
+
+Environment (all optional):
+
+* ``BENCH_DATABASE_URL``: the database to use, dropped and recreated on every run; default:
+  ``DATABASE_URL``'s database with ``_bench`` appended, on the same server.
+* ``BENCH_REDIS_URL``: the Celery broker of the server under test (default Redis DB 11 on
+  127.0.0.1); the bench's queue is ``bench`` and is emptied before and after.
+* ``BENCH_SECONDS`` (30): length of each throughput run. ``BENCH_SCALE`` (0.05): the fraction of
+  the back-office data set to load (1 = 1,000,000 payouts, 2,000,000 fee rows, 5,000,000
+  ledger entries). ``BENCH_SCENARIOS``: a comma list of ``webhooks,storm,payouts,scale``.
+* ``BENCH_WORKERS`` (4), ``BENCH_WORKER_CLASS`` (sync), ``BENCH_THREADS`` (1): the gunicorn
+  configuration, the same for the baseline and the webhook runs.
+
+Nothing here asserts a speed: the figures are printed, saved under bench/results/ and
+compared with the targets in words.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+CHECKSUM_KEY = "bench-checksum-key"
+DEFAULT_SCENARIOS = "webhooks,storm,payouts,scale"
+
+
+def _bench_database_url() -> str:
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    if explicit:
+        return explicit
+    source = os.environ.get("DATABASE_URL")
+    if not source:
+        raise SystemExit("Set DATABASE_URL (or BENCH_DATABASE_URL); `make bench` does it for you.")
+    parts = urlsplit(source)
+    head, _, name = parts.path.rpartition("/")
+    return urlunsplit(parts._replace(path=f"{head}/{name}_bench"))
+
+
+def _configure_environment() -> None:
+    """Settings of the processes under test: production-like (DEBUG off), signed webhooks, a real broker."""
+    os.environ["DATABASE_URL"] = _bench_database_url()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-never-used-elsewhere")
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    os.environ["CLICKPESA_CHECKSUM_KEY"] = CHECKSUM_KEY
+    os.environ["CELERY_BROKER_URL"] = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+    os.environ["CELERY_TASK_DEFAULT_QUEUE"] = "bench"
+    os.environ["CLICKPESA_SIMULATOR_ENABLED"] = "true"
+    os.environ["CLICKPESA_CLIENT_ID"] = "bench-client"
+    os.environ["CLICKPESA_API_KEY"] = "bench-api-key"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+_configure_environment()
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, connections  # noqa: E402
+
+from bench import data  # noqa: E402
+from bench.baseline_urls import BASELINE_PATH  # noqa: E402
+
+
+def _recreate_database() -> None:
+    """Drop and create the bench database, then migrate it."""
+    import psycopg
+
+    db = settings.DATABASES["default"]
+    name = db["NAME"]
+    if not name.endswith("bench"):
+        raise SystemExit(f"refusing to drop {name!r}: the bench only drops a database whose name ends in 'bench'")
+    connections.close_all()
+    params = {"dbname": "postgres", "user": db["USER"], "host": db["HOST"], "port": db["PORT"] or None}
+    if db.get("PASSWORD"):
+        params["password"] = db["PASSWORD"]
+    with psycopg.connect(**params, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    call_command("migrate", verbosity=0)
+
+
+def _empty_queue() -> None:
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+    client.close()
+
+
+# ---- gunicorn ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """gunicorn serving the product (and the baseline view) on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.workers = int(os.environ.get("BENCH_WORKERS", "4"))
+        self.worker_class = os.environ.get("BENCH_WORKER_CLASS", "sync")
+        self.threads = int(os.environ.get("BENCH_THREADS", "1"))
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = RESULTS / "gunicorn.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def description(self) -> str:
+        threads = f" x {self.threads} threads" if self.worker_class == "gthread" else ""
+        return f"gunicorn {self.workers} {self.worker_class} workers{threads}"
+
+    def start(self) -> None:
+        command = [
+            str(REPO / ".venv" / "bin" / "gunicorn"),
+            "blinno.wsgi:application",
+            f"--bind=127.0.0.1:{self.port}",
+            f"--workers={self.workers}",
+            f"--worker-class={self.worker_class}",
+            f"--threads={self.threads}",
+            "--backlog=2048",
+            "--keep-alive=5",
+            f"--error-logfile={self.log}",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy(), stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"gunicorn exited with {self.process.returncode}; see {self.log}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise SystemExit("gunicorn did not start within 30 s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+# ---- load ---------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, concurrency: int, seconds: float) -> dict:
+    """Send ``requests`` from a separate load-generator process; return its summary."""
+    request_file = RESULTS / f"{name}.jsonl"
+    out_file = RESULTS / f"{name}.result.json"
+    data.write_requests(request_file, requests)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench" / "loadgen.py"),
+            f"--base={server.base}",
+            f"--requests={request_file}",
+            f"--concurrency={concurrency}",
+            f"--duration={seconds}",
+            f"--out={out_file}",
+        ],
+        check=True,
+    )
+    report = json.loads(out_file.read_text(encoding="utf-8"))
+    results = report["results"]
+    latencies = [r["ms"] for r in results]
+    errors = [r for r in results if r["status"] != 200]
+    return {
+        "name": name,
+        "concurrency": concurrency,
+        "sent": len(results),
+        "offered": len(requests),
+        "elapsed": report["elapsed"],
+        "rps": len(results) / report["elapsed"] if report["elapsed"] else 0.0,
+        "p50": percentile(latencies, 0.50),
+        "p95": percentile(latencies, 0.95),
+        "p99": percentile(latencies, 0.99),
+        "errors": len(errors),
+        "error_kinds": dict(Counter(f"{r['status']} {r['answer']}" for r in errors).most_common(5)),
+        "answers": dict(Counter(r["answer"] for r in results)),
+        "results": results,
+    }
+
+
+def _summary(run: dict) -> dict:
+    return {k: v for k, v in run.items() if k != "results"}
+
+
+# ---- scenarios ------------------------------------------------------------------------------
+
+
+def scenario_webhooks(server: Server, people: data.People, seconds: float) -> dict:
+    """Baseline and full pipeline side by side at 16 and 64 connections."""
+    rate_cap = int(os.environ.get("BENCH_RATE_CAP", "700"))
+    needed = int(seconds * rate_cap)
+    runs = {}
+    for concurrency in (16, 64):
+        started = time.monotonic()
+        warm = data.orders_in_bulk(people, 400, seed=concurrency)
+        baseline_pool = data.orders_in_bulk(people, 2000, seed=concurrency + 1)
+        webhook_pool = data.orders_in_bulk(people, needed, seed=concurrency + 2)
+        key = CHECKSUM_KEY
+        print(f"  prepared {needed + 2400} orders in {time.monotonic() - started:.0f}s", flush=True)
+        warmup = [
+            (data.PAYMENTS_PATH, data.payment_received_body(p, key, serial=i), "warm") for i, p in enumerate(warm)
+        ]
+        load(server, f"warmup-{concurrency}", warmup, concurrency=concurrency, seconds=10)
+
+        # The baseline cycles over its own payments; it changes no status, so they can repeat.
+        baseline_bodies = [data.payment_received_body(p, key, serial=i) for i, p in enumerate(baseline_pool)]
+        cycle = [(f"/{BASELINE_PATH}", baseline_bodies[i % len(baseline_bodies)], "baseline") for i in range(needed)]
+        runs[f"baseline-{concurrency}"] = load(
+            server, f"baseline-{concurrency}", cycle, concurrency=concurrency, seconds=seconds
+        )
+        bodies = [
+            (data.PAYMENTS_PATH, data.payment_received_body(p, key, serial=i), "webhook")
+            for i, p in enumerate(webhook_pool)
+        ]
+        runs[f"webhook-{concurrency}"] = load(
+            server, f"webhook-{concurrency}", bodies, concurrency=concurrency, seconds=seconds
+        )
+        for name in (f"baseline-{concurrency}", f"webhook-{concurrency}"):
+            run = runs[name]
+            print(
+                f"  {name}: {run['rps']:.0f} req/s p50 {run['p50']:.1f} p95 {run['p95']:.1f} "
+                f"p99 {run['p99']:.1f} ms, errors {run['errors']}",
+                flush=True,
+            )
+    return runs
+
+
+def scenario_storm(server: Server, people: data.People) -> dict:
+    """1,000 distinct events, each delivered 10 times, shuffled, 32 connections; then the ledger is checked."""
+    from django.db.models import Count
+
+    from payments.models import Payment
+    from revenue.models import LedgerTransaction
+
+    started = time.monotonic()
+    payments = data.orders_through_services(people, 1000, seed=32)
+    print(f"  prepared 1,000 orders through the services in {time.monotonic() - started:.0f}s", flush=True)
+    bodies = [data.payment_received_body(p, CHECKSUM_KEY, serial=i) for i, p in enumerate(payments)]
+    deliveries = [(data.PAYMENTS_PATH, body, str(i)) for i, body in enumerate(bodies) for _ in range(10)]
+    random.Random(10).shuffle(deliveries)
+    run = load(server, "storm", deliveries, concurrency=32, seconds=300)
+
+    first = [r["ms"] for r in run["results"] if r["answer"] == "processed"]
+    duplicate = [r["ms"] for r in run["results"] if r["answer"] == "duplicate"]
+    ids = [p.pk for p in payments]
+    captures = Counter(
+        dict(
+            LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.PAYMENT_CAPTURE, payment_id__in=ids)
+            .values("payment_id")
+            .annotate(n=Count("id"))
+            .values_list("payment_id", "n")
+        )
+    )
+    run.update(
+        {
+            "first_count": len(first),
+            "duplicate_count": len(duplicate),
+            "first_p50": percentile(first, 0.5),
+            "first_p95": percentile(first, 0.95),
+            "duplicate_p50": percentile(duplicate, 0.5),
+            "duplicate_p95": percentile(duplicate, 0.95),
+            "payments_completed": Payment.objects.filter(pk__in=ids, status=Payment.Status.COMPLETED).count(),
+            "double_credits": sum(1 for n in captures.values() if n > 1),
+            "missing_credits": sum(1 for pk in ids if captures.get(pk, 0) == 0),
+        }
+    )
+    print(
+        f"  storm: {run['rps']:.0f} req/s, first p50 {run['first_p50']:.1f} ms, duplicate p50 "
+        f"{run['duplicate_p50']:.1f} ms, double credits {run['double_credits']}",
+        flush=True,
+    )
+    return run
+
+
+def scenario_payouts(server: Server, people: data.People) -> dict:
+    """Mixed payout traffic made by the simulator, sent concurrently; then states are compared with it."""
+    from django.test import override_settings
+
+    from clickpesa.client import ClickPesaClient
+    from clickpesa.simulator import PAYOUTS_WEBHOOK_PATH, ClickPesaSimulator
+    from payments.services import payment_mark_received
+    from revenue.models import Payout
+    from revenue.services import payout_request
+
+    count = int(os.environ.get("BENCH_PAYOUTS", "1000"))
+    started = time.monotonic()
+    creators = people.creators[:count]
+    # Each creator earns from one captured payment, then asks for a payout of all of it.
+    solo = data.People(creators=creators, buyers=people.buyers)
+    for creator, payment in zip(creators, _single_creator_orders(solo), strict=True):
+        payment_mark_received(payment, amount=payment.amount, currency=payment.currency)
+        payout_request(creator)
+    payouts = list(Payout.objects.filter(creator__in=creators).order_by("id"))
+
+    simulator = ClickPesaSimulator(
+        key=CHECKSUM_KEY,
+        outcome="mixed",
+        duplicates=1,
+        shuffle=True,
+        seed=7,
+        balance=sum(p.amount for p in payouts) * 2,
+    ).start()
+    try:
+        with override_settings(CLICKPESA_BASE_URL=simulator.url), ClickPesaClient() as client:
+            for payout in payouts:
+                client.create_mobile_money_payout(
+                    amount=payout.amount,
+                    phone_number=payout.method_snapshot["account_number"],
+                    currency=payout.currency,
+                    order_reference=payout.reference,
+                )
+        deliveries = simulator.deliver_pending()
+        fates = {ref: sim.status for ref, sim in simulator.payouts.items()}
+    finally:
+        simulator.stop()
+    print(
+        f"  prepared {len(payouts)} payouts and {len(deliveries)} simulator webhooks in "
+        f"{time.monotonic() - started:.0f}s",
+        flush=True,
+    )
+    requests = [
+        (PAYOUTS_WEBHOOK_PATH, json.dumps(d.body, ensure_ascii=False, separators=(",", ":")), d.event)
+        for d in deliveries
+    ]
+    run = load(server, "payouts", requests, concurrency=16, seconds=300)
+    expected = {"SUCCESS": "PAID", "REFUNDED": "REFUNDED", "REVERSED": "REVERSED", "FAILED": "PENDING"}
+    ours = dict(Payout.objects.filter(pk__in=[p.pk for p in payouts]).values_list("reference", "status"))
+    run["events"] = dict(Counter(d.event for d in deliveries))
+    run["fates"] = dict(Counter(fates.values()))
+    run["state_mismatches"] = sum(1 for ref, fate in fates.items() if ours.get(ref) != expected[fate])
+    print(f"  payouts: {run['rps']:.0f} req/s, state mismatches {run['state_mismatches']}", flush=True)
+    return run
+
+
+def _single_creator_orders(people: data.People) -> list:
+    from payments.models import TransactionType
+    from payments.services import LineSpec, order_create, payment_start
+
+    rng = random.Random(3)
+    payments = []
+    for creator in people.creators:
+        # Above the payout minimum once the platform fee is taken.
+        amount = Decimal(rng.randrange(10_000, 50_000, 500))
+        line = LineSpec(creator=creator, transaction_type=TransactionType.MARKETPLACE, amount=amount)
+        payments.append(payment_start(order_create(rng.choice(people.buyers), lines=[line], currency=data.CURRENCY)))
+    return payments
+
+
+def audit() -> dict:
+    """``manage.py audit_ledger``, timed; its verdict and output."""
+    from io import StringIO
+
+    out, err = StringIO(), StringIO()
+    started = time.monotonic()
+    try:
+        call_command("audit_ledger", stdout=out, stderr=err)
+        clean = True
+    except SystemExit:
+        clean = False
+    return {"clean": clean, "seconds": time.monotonic() - started, "output": (out.getvalue() + err.getvalue()).strip()}
+
+
+# ---- report -----------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    except OSError:
+        memory_kb = 0
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        (pg_version,) = cursor.fetchone()
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gb": round(memory_kb / 1024 / 1024),
+        "python": platform.python_version(),
+        "postgresql": pg_version,
+        "load_before": os.getloadavg()[0],
+    }
+
+
+def main() -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    scenarios = {s.strip() for s in os.environ.get("BENCH_SCENARIOS", DEFAULT_SCENARIOS).split(",") if s.strip()}
+    seconds = float(os.environ.get("BENCH_SECONDS", "30"))
+    scale = float(os.environ.get("BENCH_SCALE", "0.05"))
+    report: dict = {"machine": machine(), "seconds": seconds, "scale": scale}
+    print(f"bench: database {settings.DATABASES['default']['NAME']} (recreated), scenarios {sorted(scenarios)}")
+    _recreate_database()
+    _empty_queue()
+    people = data.people_create(creators=1000, buyers=500, prefix="b")
+    server = Server()
+    report["server"] = server.description
+    if scenarios & {"webhooks", "storm", "payouts"}:
+        server.start()
+        try:
+            if "webhooks" in scenarios:
+                print("webhook throughput", flush=True)
+                report["webhooks"] = scenario_webhooks(server, people, seconds)
+            if "storm" in scenarios:
+                print("duplicate storm", flush=True)
+                report["storm"] = scenario_storm(server, people)
+            if "payouts" in scenarios:
+                print("mixed payout traffic", flush=True)
+                report["payouts"] = scenario_payouts(server, people)
+        finally:
+            server.stop()
+            _empty_queue()
+        report["audit_after_http"] = audit()
+    if "scale" in scenarios:
+        from bench import scale as scale_scenario
+
+        print(f"back-office at scale {scale:g}", flush=True)
+        report["scale_run"] = scale_scenario.run(scale)
+    from bench.table import render
+
+    table = render(report)
+    print()
+    print(table)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    slim = {**report}
+    for section in ("webhooks",):
+        if section in slim:
+            slim[section] = {k: _summary(v) for k, v in slim[section].items()}
+    for section in ("storm", "payouts"):
+        if section in slim:
+            slim[section] = _summary(slim[section])
+    (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(slim, indent=2, default=str), encoding="utf-8")
+    (RESULTS / "last-table.md").write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
