@@ -151,10 +151,14 @@ def payment_push(payment_id: int) -> None:
     brings the outcome. A definitive refusal (an invalid phone number) fails the payment with
     ClickPesa's reason, as a ``PAYMENT FAILED`` would: the order is PAYMENT_FAILED and the
     buyer told. Any other error leaves the payment PENDING with the error in ``last_error`` and
-    ``notes``; whether the push went out is then for the poller to ask ClickPesa.
+    ``notes``; whether the push went out is then for the poller to ask ClickPesa. Without
+    ClickPesa credentials (a laptop without the simulator) nothing is sent or recorded.
     """
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != Payment.Status.PENDING or payment.push_sent_at or not payment.phone_number:
+        return
+    if not (settings.CLICKPESA_CLIENT_ID and settings.CLICKPESA_API_KEY):
+        logger.info("payment=%s no USSD push: ClickPesa credentials are not configured", payment.pk)
         return
     try:
         with ClickPesaClient() as client:

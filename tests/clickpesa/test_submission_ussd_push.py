@@ -119,3 +119,14 @@ def test_no_push_is_sent_without_a_phone_number(start):
 
     assert payment.push_sent_at is None
     assert simulator.requests == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_credentials_no_push_is_sent_and_nothing_is_recorded(start, settings):
+    simulator = start()
+    settings.CLICKPESA_API_KEY = ""
+
+    payment = payment_start(OrderFactory(), phone_number=PHONE)
+
+    assert (payment.status, payment.push_sent_at, payment.last_error) == (Payment.Status.PENDING, None, "")
+    assert simulator.requests == []
