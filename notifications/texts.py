@@ -85,6 +85,20 @@ _BUYER_REASONS = (
 )
 _BUYER_PATTERNS = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), reason) for pattern, reason in _BUYER_REASONS]
 
+# Why a payout came back, in words a creator understands. An unknown message is shown as
+# ClickPesa gave it, since the detail may be what the creator needs to fix.
+_PAYOUT_REASONS = (
+    (
+        r"invalid account|account (?:information|details|number)|wrong account",
+        gettext_lazy("the account details were not accepted; please check your payout method"),
+    ),
+    (r"revers\w*", gettext_lazy("the bank or mobile money operator sent it back")),
+    (r"refund\w*|processing error", gettext_lazy("ClickPesa could not process it")),
+    (r"cancel\w*", gettext_lazy("it was cancelled before it was sent")),
+    (r"failed", gettext_lazy("the payment provider refused it")),
+)
+_PAYOUT_PATTERNS = [(re.compile(rf"\b(?:{pattern})\b", re.IGNORECASE), reason) for pattern, reason in _PAYOUT_REASONS]
+
 # How a moment is written for a reader: "5 January 2027, 14:30 EAT" / "5 Januari 2027, 14:30 EAT".
 DATETIME_FORMAT = "j F Y, H:i T"
 DATE_FORMAT = "j F Y"
@@ -96,6 +110,19 @@ def buyer_reason(gateway_message: str) -> str:
         if pattern.search(gateway_message or ""):
             return str(reason)
     return _("the payment could not be completed")
+
+
+def payout_reason(gateway_message: str) -> str:
+    """Why a payout came back, in words a creator understands, in the active language.
+
+    ClickPesa's own words follow in brackets when they say more than a status word, so
+    that support and the creator can still quote them.
+    """
+    message = (gateway_message or "").strip()
+    for pattern, reason in _PAYOUT_PATTERNS:
+        if pattern.search(message):
+            return f"{reason} (ClickPesa: {message})" if " " in message else str(reason)
+    return message or _("no reason was given")
 
 
 def _display(value: object) -> str:
@@ -121,6 +148,8 @@ def render(kind: str, context: Mapping[str, object]) -> tuple[str, str]:
     # Words that depend on the reader's language are chosen here, not by the caller.
     if kind == Kind.PAYMENT_FAILED:
         values["reason"] = buyer_reason(values.get("gateway_message", ""))
+    if kind == Kind.PAYOUT_RETURNED:
+        values["reason"] = payout_reason(values.get("reason", ""))
     if kind == Kind.SALE:
         held_until = values.get("held_until")
         values["where"] = (

@@ -1,13 +1,16 @@
 """What notifications say: the reader's language, plain reasons, real currencies, Tanzanian time."""
 
+import ast
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 from django.utils import translation
+from django.utils.translation import gettext
 
 from notifications.models import Notification
-from notifications.texts import TEXTS, buyer_reason, render
+from notifications.texts import TEXTS, buyer_reason, payout_reason, render
 from payments.services import payment_mark_failed
 from tests.factories import BuyerFactory, CreatorFactory, OrderFactory, PaymentFactory, capture
 
@@ -129,6 +132,70 @@ def test_a_swahili_buyer_is_told_why_a_payment_failed_in_swahili():
 def test_gateway_messages_become_reasons_a_buyer_understands(gateway_message, reason):
     with translation.override("en"):
         assert buyer_reason(gateway_message) == reason
+
+
+@pytest.mark.parametrize(
+    ("gateway_message", "reason"),
+    [
+        (
+            "The payout was reversed due to invalid account information.",
+            "the account details were not accepted; please check your payout method "
+            "(ClickPesa: The payout was reversed due to invalid account information.)",
+        ),
+        ("reversed", "the bank or mobile money operator sent it back"),
+        (
+            "The payout was refunded due to a processing error.",
+            "ClickPesa could not process it (ClickPesa: The payout was refunded due to a processing error.)",
+        ),
+        ("cancelled", "it was cancelled before it was sent"),
+        ("failed", "the payment provider refused it"),
+        ("Beneficiary wallet is dormant", "Beneficiary wallet is dormant"),
+        ("", "no reason was given"),
+    ],
+)
+def test_payout_returns_are_explained_in_words_a_creator_understands(gateway_message, reason):
+    with translation.override("en"):
+        assert payout_reason(gateway_message) == reason
+
+
+def test_a_swahili_creator_is_told_in_swahili_why_a_payout_came_back():
+    context = {
+        **CONTEXTS[Kind.PAYOUT_RETURNED],
+        "reason": "The payout was reversed due to invalid account information.",
+    }
+
+    with translation.override("sw"):
+        subject, body = render(Kind.PAYOUT_RETURNED, context)
+
+    assert subject == "Malipo yako ya TZS 50,000 yamerudishwa"
+    assert "hayakuweza kukamilika: taarifa za akaunti hazikukubaliwa" in body
+    assert "Pesa imerudi kwenye salio lako linalopatikana." in body
+
+
+def _po_entries(text: str) -> list[tuple[str, str]]:
+    """The (msgid, msgstr) pairs of a .po file, without its header."""
+    entries: list[list[str]] = []
+    field = None
+    for line in text.splitlines():
+        if line.startswith("msgid "):
+            entries.append([ast.literal_eval(line[6:]), ""])
+            field = 0
+        elif line.startswith("msgstr "):
+            entries[-1][1] = ast.literal_eval(line[7:])
+            field = 1
+        elif line.startswith('"') and field is not None:
+            entries[-1][field] += ast.literal_eval(line)
+    return [(msgid, msgstr) for msgid, msgstr in entries if msgid]
+
+
+def test_every_message_is_translated_and_compiled():
+    entries = _po_entries((settings.BASE_DIR / "locale" / "sw" / "LC_MESSAGES" / "django.po").read_text())
+
+    assert len(entries) > 20
+    assert [msgid for msgid, msgstr in entries if not msgstr] == []
+    # The committed .mo is what Django reads: it must say what the .po says.
+    with translation.override("sw"):
+        assert [msgid for msgid, msgstr in entries if gettext(msgid) != msgstr] == []
 
 
 @pytest.mark.django_db
