@@ -26,6 +26,7 @@ COPY clickpesa/ clickpesa/
 COPY payments/ payments/
 COPY revenue/ revenue/
 COPY notifications/ notifications/
+COPY monitoring/ monitoring/
 
 # Settings need a key with DEBUG off; this one exists only for this build step.
 RUN DEBUG=false SECRET_KEY=collectstatic-build-step-only python manage.py collectstatic --noinput

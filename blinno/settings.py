@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "payments",
     "revenue",
     "notifications",
+    "monitoring",
 ]
 
 MIDDLEWARE = [
@@ -136,7 +137,7 @@ if not DEBUG:
     SECURE_HSTS_PRELOAD = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)
 X_FRAME_OPTIONS = "DENY"
@@ -224,6 +225,14 @@ PROCESSING_FEE_FIXED = {"TZS": Decimal("750.00"), "USD": Decimal("0.30")}
 PAYOUT_MINIMUM = {"TZS": Decimal("5000.00"), "USD": Decimal("5.00")}
 EARNINGS_HOLD_DAYS = env.int("EARNINGS_HOLD_DAYS", default=0)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
+
+# Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone).
+MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
+MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES = env.int("MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES", default=15)
+MONITORING_WEBHOOK_FAILURE_RATE = env.float("MONITORING_WEBHOOK_FAILURE_RATE", default=0.2)
+MONITORING_WEBHOOK_FAILURE_MIN_EVENTS = env.int("MONITORING_WEBHOOK_FAILURE_MIN_EVENTS", default=20)
+MONITORING_PAYOUT_STUCK_AFTER_HOURS = env.int("MONITORING_PAYOUT_STUCK_AFTER_HOURS", default=24)
+MONITORING_ALERT_REPEAT_HOURS = env.int("MONITORING_ALERT_REPEAT_HOURS", default=6)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/payments/", include("payments.urls")),
     path("api/revenue/", include("revenue.urls")),
+    path("", include("monitoring.urls")),
 ]

@@ -38,6 +38,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from blinno.exceptions import BlinnoError
+from monitoring.metrics import webhook_observe
 from notifications.models import Notification
 from notifications.services import notify_staff
 
@@ -316,6 +317,7 @@ def _log(event: WebhookEvent, answer: tuple[int, dict[str, Any]], started: float
         http_status,
         (time.monotonic() - started) * 1000,
     )
+    webhook_observe(event, answer, time.monotonic() - started)
 
 
 def _decode(raw: bytes) -> str:

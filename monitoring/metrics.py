@@ -1,0 +1,200 @@
+"""Prometheus metrics of the money service, exposed by ``GET /metrics``.
+
+Two kinds:
+
+* Counted in the process that sees them: webhook deliveries by endpoint, source, event and
+  outcome, and their processing time (:func:`webhook_observe`, called by the receiver once per
+  delivery). Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty
+  directory, cleared when the server starts): each worker then writes its values to files there
+  and every scrape sums them, whichever worker answers.
+* Read from the database at scrape time (:class:`DatabaseCollector`): the age of the oldest
+  unfinished webhook event, pending notifications, payouts in flight and stuck, the ledger
+  audit's last verdict. Nothing is stored, so every worker answers the same. A database that
+  cannot be read gives ``blinno_database_up 0`` instead of a failed scrape.
+
+Label values are bounded: an event name outside the registered handlers (anyone can POST any
+name) is counted as ``other``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
+
+if TYPE_CHECKING:
+    from clickpesa.models import WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+WEBHOOKS = Counter(
+    "blinno_webhooks",
+    "Webhook deliveries (and poll answers) by endpoint, source, event and outcome",
+    ["endpoint", "source", "event", "outcome"],
+)
+WEBHOOK_DURATION = Histogram(
+    "blinno_webhook_duration_seconds",
+    "Time from receiving a delivery to answering it, by endpoint and source",
+    ["endpoint", "source"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+UNKNOWN_EVENT = "other"
+
+
+def webhook_outcome(http_status: int, answer: dict[str, Any]) -> str:
+    """The outcome label of an answer: the 200 answer's status, ``rejected`` (4xx) or ``failed`` (5xx)."""
+    if http_status >= 500:
+        return "failed"
+    if http_status >= 400:
+        return "rejected"
+    return str(answer.get("status") or "unknown")
+
+
+def webhook_observe(event: WebhookEvent, answer: tuple[int, dict[str, Any]], seconds: float) -> None:
+    """Count one answered delivery of ``event`` and its duration. Never raises: metrics must not fail a webhook."""
+    from clickpesa.handlers import registrations  # the registry is filled when the apps are ready
+
+    try:
+        name = event.event_name if event.event_name in registrations() else UNKNOWN_EVENT
+        WEBHOOKS.labels(event.endpoint, event.source, name, webhook_outcome(*answer)).inc()
+        WEBHOOK_DURATION.labels(event.endpoint, event.source).observe(seconds)
+    except Exception:
+        logger.exception("webhook event=%s could not be counted in the metrics", event.pk)
+
+
+class DatabaseCollector:
+    """Gauges computed from the database on each scrape, in four indexed queries."""
+
+    def collect(self) -> Iterator[Metric]:
+        try:
+            families = list(self._families(timezone.now()))
+        except DatabaseError as exc:
+            logger.warning("metrics: database unavailable: %s", type(exc).__name__)
+            yield _gauge("blinno_database_up", "1 when the database answered this scrape", 0)
+            return
+        yield _gauge("blinno_database_up", "1 when the database answered this scrape", 1)
+        yield from families
+
+    def _families(self, now) -> Iterator[Metric]:
+        from clickpesa.models import WebhookEvent
+        from notifications.models import Notification
+        from revenue.models import LedgerAuditRun, Payout
+
+        events = GaugeMetricFamily(
+            "blinno_webhook_events_unfinished", "Webhook events not yet finished, by status", labels=["status"]
+        )
+        event_age = GaugeMetricFamily(
+            "blinno_webhook_event_oldest_age_seconds",
+            "Age of the oldest webhook event in a status (0 when there is none)",
+            labels=["status"],
+        )
+        unfinished = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD)
+        rows = _by_status(WebhookEvent.objects.filter(status__in=unfinished), "received_at")
+        for status in unfinished:
+            count, oldest = rows.get(status, (0, None))
+            events.add_metric([status], count)
+            event_age.add_metric([status], _age(now, oldest))
+        yield events
+        yield event_age
+
+        notifications = GaugeMetricFamily(
+            "blinno_notifications", "Notifications waiting, being sent or given up, by status", labels=["status"]
+        )
+        waiting = (Notification.Status.PENDING, Notification.Status.SENDING, Notification.Status.FAILED)
+        rows = _by_status(Notification.objects.filter(status__in=waiting), "created_at")
+        for status in waiting:
+            notifications.add_metric([status], rows.get(status, (0, None))[0])
+        yield notifications
+        yield _gauge(
+            "blinno_notification_oldest_pending_age_seconds",
+            "Age of the oldest PENDING notification (0 when there is none)",
+            _age(now, rows.get(Notification.Status.PENDING, (0, None))[1]),
+        )
+
+        stuck_after = timedelta(hours=settings.MONITORING_PAYOUT_STUCK_AFTER_HOURS)
+        in_flight = GaugeMetricFamily("blinno_payouts_in_flight", "Payouts PENDING or PROCESSING", labels=["status"])
+        stuck = GaugeMetricFamily(
+            "blinno_payouts_stuck",
+            "Payouts in flight for longer than MONITORING_PAYOUT_STUCK_AFTER_HOURS since they were requested",
+            labels=["status"],
+        )
+        payout_age = GaugeMetricFamily(
+            "blinno_payout_oldest_in_flight_age_seconds",
+            "Age of the oldest payout in a status since it was requested (0 when there is none)",
+            labels=["status"],
+        )
+        counts = {
+            row["status"]: row
+            for row in Payout.objects.filter(status__in=Payout.IN_FLIGHT_STATUSES)
+            .values("status")
+            .annotate(
+                n=Count("id"), stuck=Count("id", filter=Q(created_at__lt=now - stuck_after)), oldest=Min("created_at")
+            )
+        }
+        for status in Payout.IN_FLIGHT_STATUSES:
+            row = counts.get(status, {"n": 0, "stuck": 0, "oldest": None})
+            in_flight.add_metric([status], row["n"])
+            stuck.add_metric([status], row["stuck"])
+            payout_age.add_metric([status], _age(now, row["oldest"]))
+        yield in_flight
+        yield stuck
+        yield payout_age
+
+        audit = LedgerAuditRun.objects.only("ran_at", "ok", "differences").order_by("-ran_at").first()
+        if audit is not None:
+            yield _gauge("blinno_ledger_audit_ok", "1 when the last ledger audit found no difference", int(audit.ok))
+            yield _gauge(
+                "blinno_ledger_audit_differences", "Differences found by the last ledger audit", len(audit.differences)
+            )
+            yield _gauge(
+                "blinno_ledger_audit_age_seconds", "Time since the last ledger audit ran", _age(now, audit.ran_at)
+            )
+
+
+def _by_status(queryset, field: str) -> dict[str, tuple[int, Any]]:
+    rows = queryset.values("status").annotate(n=Count("id"), oldest=Min(field))
+    return {row["status"]: (row["n"], row["oldest"]) for row in rows}
+
+
+def _age(now, moment) -> float:
+    return max((now - moment).total_seconds(), 0.0) if moment else 0.0
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+class _Scrape:
+    """One scrape: the process's (or all workers') counted metrics, then the database gauges."""
+
+    def __init__(self, counted: Any) -> None:
+        self.counted = counted
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.counted.collect()
+        yield from DatabaseCollector().collect()
+
+
+def metrics_text(accept: str = "") -> tuple[bytes, str]:
+    """The metrics and their content type, in the format ``accept`` asks for (Prometheus text 0.0.4 by default).
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set, the counted metrics are summed over every worker's files.
+    """
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        counted = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counted)
+    else:
+        counted = REGISTRY
+    encode, content_type = choose_encoder(accept)
+    return encode(_Scrape(counted)), content_type
