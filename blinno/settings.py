@@ -192,6 +192,7 @@ CELERY_BEAT_SCHEDULE = {
     "payouts-submit-sweep": {"task": "revenue.tasks.payouts_submit_sweep", "schedule": 60.0},
     "clickpesa-poll": {"task": "clickpesa.tasks.clickpesa_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
+    "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
 }
 
 # ClickPesa
