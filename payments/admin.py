@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from revenue.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, events_and_journal
+from revenue.admin_base import (
+    ReadOnlyAdmin,
+    ReadOnlyTabularInline,
+    apply_each,
+    events_and_journal,
+    requery_answer,
+    tell,
+    tell_answers,
+)
 from revenue.admin_filters import DateRangeFilter
 from revenue.models import PlatformFee
 from revenue.money import format_money
 
 from .models import Booking, Order, OrderLine, Payment, Subscription
+from .services import payment_requery
 
 BUYER_SEARCH = (
     "order__buyer__username",
@@ -86,6 +96,25 @@ class PaymentAdmin(ReadOnlyAdmin):
     search_help_text = "Reference, ClickPesa ids, phone, buyer name, username or email"
     list_select_related = ("order__buyer",)
     ordering = ("-created_at", "-id")
+    actions = ["requery_payments"]
+
+    def has_requery_permission(self, request: HttpRequest) -> bool:
+        # Re-querying ClickPesa is one power, for payouts and payments alike (Support's).
+        return request.user.has_perm("revenue.requery_payout")
+
+    @admin.action(description="Re-query ClickPesa about selected payments", permissions=["requery"])
+    def requery_payments(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Ask ClickPesa about each payment and apply its answer as a webhook would (source poll)."""
+        report = apply_each(
+            self,
+            request,
+            queryset.order_by("id"),
+            lambda payment: requery_answer(payment_requery(payment, by=request.user)),
+            log_message=lambda payment, result: f"Re-queried ClickPesa: {result.detail}",
+            reasons={"query_failed": "ClickPesa did not answer"},
+        )
+        tell(self, request, report, "payment", "re-queried", spell_out_refusals=True)
+        tell_answers(self, request, report)
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, payment: Payment) -> str:

@@ -20,7 +20,15 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, apply_each, events_and_journal, tell
+from .admin_base import (
+    ReadOnlyAdmin,
+    ReadOnlyTabularInline,
+    apply_each,
+    events_and_journal,
+    requery_answer,
+    tell,
+    tell_answers,
+)
 from .admin_exports import LedgerEntryResource, MoneyExportMixin, PayoutResource, PlatformFeeResource
 from .admin_filters import AutocompleteFilter, DateRangeFilter, ReconciledFilter, autocomplete_filter_media
 from .admin_views import adjustment_view, ledger_audit_view, ledger_view, statement_import_view
@@ -45,6 +53,7 @@ from .services import (
     creator_balance,
     payout_cancel,
     payout_reconcile,
+    payout_requery,
     payout_retry,
 )
 
@@ -90,7 +99,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     search_help_text = "Reference, ClickPesa id, creator name, username or phone"
     list_select_related = ("creator",)
     ordering = ("-created_at", "-id")
-    actions = ["mark_reconciled", "retry_payouts", "cancel_payouts"]
+    actions = ["mark_reconciled", "retry_payouts", "requery_payouts", "cancel_payouts"]
     readonly_fields = ("destination", "retried_by_link")
     fieldsets = (
         (None, {"fields": ("reference", "creator", "amount", "currency", "gateway_fee", "status", "needs_review")}),
@@ -143,6 +152,9 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.cancel_payout")
+
+    def has_requery_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("revenue.requery_payout")
 
     def get_urls(self):
         urls = [
@@ -251,6 +263,20 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         )
         tell(self, request, report, "payout", "retried", skip_word="refused", spell_out_refusals=True)
         return None
+
+    @admin.action(description="Re-query ClickPesa about selected payouts", permissions=["requery"])
+    def requery_payouts(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Ask ClickPesa about each payout and apply its answer as a webhook would (source poll)."""
+        report = apply_each(
+            self,
+            request,
+            queryset.order_by("id"),
+            lambda payout: requery_answer(payout_requery(payout, by=request.user)),
+            log_message=lambda payout, result: f"Re-queried ClickPesa: {result.detail}",
+            reasons={"query_failed": "ClickPesa did not answer"},
+        )
+        tell(self, request, report, "payout", "re-queried", spell_out_refusals=True)
+        tell_answers(self, request, report)
 
     @admin.action(description="Cancel selected payouts (not yet submitted)", permissions=["cancel"])
     def cancel_payouts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

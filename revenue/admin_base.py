@@ -17,6 +17,7 @@ from django.http import HttpRequest
 
 from blinno.exceptions import BlinnoError
 from clickpesa.models import WebhookEvent
+from clickpesa.polling import PollResult
 
 from .models import LedgerEntry
 
@@ -72,6 +73,7 @@ class ActionReport:
     """What one admin action did: the objects changed and, per short reason, how many were refused."""
 
     done: list[Model] = field(default_factory=list)
+    results: dict[object, object] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     refusals: list[str] = field(default_factory=list)
 
@@ -117,6 +119,7 @@ def apply_each(
             continue
         modeladmin.log_change(request, obj, log_message(obj, result))
         report.done.append(obj)
+        report.results[obj.pk] = result
     return report
 
 
@@ -157,3 +160,17 @@ def events_and_journal(request: HttpRequest, *, reference: str, transactions: Qu
             .order_by("created_at", "id")
         )
     return context
+
+
+def requery_answer(result: PollResult) -> PollResult:
+    """A re-query whose question ClickPesa never answered is a refusal; any answer is a success."""
+    if result.error:
+        raise BlinnoError(f"{result.reference}: {result.detail}", code="query_failed")
+    return result
+
+
+def tell_answers(modeladmin: admin.ModelAdmin, request: HttpRequest, report: ActionReport) -> None:
+    """What ClickPesa said about each re-queried row, up to a limit."""
+    for obj in report.done[:REFUSALS_SHOWN]:
+        result = report.results[obj.pk]
+        modeladmin.message_user(request, f"{result.reference}: {result.detail}", messages.INFO)
