@@ -5,6 +5,7 @@ import io
 
 import openpyxl
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from revenue.admin_exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
@@ -112,3 +113,12 @@ def test_support_sees_no_export_button(support):
     page = support.get(reverse("admin:revenue_payout_changelist")).content.decode()
     assert reverse("admin:revenue_payout_export") not in page
     assert "export_admin_action" not in page
+
+
+@pytest.mark.django_db
+def test_each_export_is_written_to_the_admin_log(finance, finance_user):
+    paid_payout()
+    export(finance, "admin:revenue_payout_export", PayoutResource, query="?status__exact=PAID")
+    entry = LogEntry.objects.get(content_type__model="payout")
+    assert entry.user == finance_user
+    assert entry.change_message == "Exported 1 payouts as CSV; filters: status__exact=PAID"
