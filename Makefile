@@ -107,6 +107,8 @@ beat: venv
 
 demo: venv
 	@$(with_db); \
+	set -e; \
+	$(PY) manage.py migrate --noinput --verbosity 0; \
 	exec $(PY) manage.py demo
 
 bench: venv
