@@ -32,8 +32,8 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -274,23 +274,28 @@ def _store_rejected(record: dict[str, Any], *, raw: bytes, refusal: _Refused) ->
 
 
 def _store(record: dict[str, Any], raw: bytes) -> tuple[WebhookEvent, bool]:
-    """Insert the delivery, or find the event it repeats; return it and whether it is new.
+    """Insert the delivery, or count it on the event it repeats; return that event and whether it is new.
 
-    The partial unique index on ``dedupe_key`` is the arbiter: of two deliveries racing,
-    one inserts and the other waits for its commit, fails, and counts itself a duplicate.
+    One statement, ``INSERT ... ON CONFLICT ... DO UPDATE``, with the partial unique index on
+    ``dedupe_key`` as the arbiter: of two deliveries racing, one inserts and the other waits
+    for its commit and counts itself a duplicate. A new row has no duplicates yet; a counted
+    one has at least one, which is how the two answers are told apart.
     """
-    try:
-        with transaction.atomic():
-            return WebhookEvent.objects.create(**record, body=_decode(raw), status=Status.RECEIVED), True
-    except IntegrityError:
-        event = WebhookEvent.objects.exclude(status=Status.REJECTED).filter(dedupe_key=record["dedupe_key"]).first()
-        if event is None:
-            raise
-    WebhookEvent.objects.filter(pk=event.pk).update(
-        duplicate_count=F("duplicate_count") + 1, last_duplicate_at=timezone.now()
+    event = WebhookEvent(**record, body=_decode(raw), status=Status.RECEIVED)
+    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
+    table = WebhookEvent._meta.db_table
+    upsert = (
+        f"INSERT INTO {table} ({', '.join(f.column for f in fields)}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
+        "ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
+        f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at "
+        "RETURNING *"
     )
-    event.refresh_from_db()
-    return event, False
+    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
+    # A raw queryset, so that the returned row is read as a model is (JSON, time zones).
+    stored = next(iter(WebhookEvent.objects.raw(upsert, values)))
+    return stored, stored.duplicate_count == 0
 
 
 def _answer(processing: Processing) -> tuple[int, dict[str, Any]]:
