@@ -71,6 +71,15 @@ def _pretty_json(value: object) -> str:
 # --- Payouts ------------------------------------------------------------------------------
 
 
+def _retry_warning(payout: Payout, retried: bool) -> str:
+    """Why the retry page already knows the service will refuse this payout ("" when it should not)."""
+    if retried:
+        return "already retried"
+    if payout.status not in RETRYABLE_STATUSES:
+        return f"{payout.get_status_display()}: not a returned payout"
+    return ""
+
+
 @admin.register(Payout)
 class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     resource_classes = [PayoutResource]
@@ -224,13 +233,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
                 {
                     "payout": p,
                     "methods": by_creator.get(p.creator_id, []),
-                    "warning": (
-                        "already retried"
-                        if p.pk in retried
-                        else ""
-                        if p.status in RETRYABLE_STATUSES
-                        else f"{p.get_status_display()}: not a returned payout"
-                    ),
+                    "warning": _retry_warning(p, p.pk in retried),
                 }
                 for p in payouts
             ]

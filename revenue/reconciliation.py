@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from blinno.exceptions import BlinnoError
+from clickpesa.client import ClickPesaClient
 from payments.models import Payment
 
 from .models import Deposit, Payout, StatementImport, StatementLine
@@ -382,8 +383,6 @@ def statement_fetch(*, currency: str, period_start: date, period_end: date, by: 
 
     Raises clickpesa.client.ClickPesaError (a BlinnoError) when ClickPesa gives no usable answer.
     """
-    from clickpesa.client import ClickPesaClient
-
     with ClickPesaClient() as client:
         statement = client.statement(currency=currency, start_date=period_start, end_date=period_end)
     records = [
