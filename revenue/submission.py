@@ -36,7 +36,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clickpesa.client import (
@@ -46,7 +47,7 @@ from clickpesa.client import (
     GatewayPayout,
     ReferenceAlreadyUsed,
 )
-from clickpesa.payloads import GatewayStatus, parse_payout
+from clickpesa.payloads import GatewayStatus, PayloadError, parse_payout
 from notifications.models import Notification
 from notifications.services import notify_staff
 
@@ -133,15 +134,19 @@ def payout_submit(payout_id: int) -> Submission:
     with ClickPesaClient() as client:
         try:
             answer = _find(client, payout) if attempts_before else None
-            if answer is None:
-                answer = _create(client, payout)
-        except CoolDown as exc:
-            return _retry_later(payout, exc, seconds=max(exc.seconds, 1))
         except ClickPesaError as exc:
-            if exc.definitive:
-                return _refused(payout, exc)
-            # Transient, or no verdict at all: the payout may exist at ClickPesa; ask next time.
+            # Whatever the query's error, whether an earlier attempt got through is still unknown.
             return _failed_attempt(payout, exc, attempt=attempts_before + 1)
+        if answer is None:
+            try:
+                answer = _create(client, payout)
+            except CoolDown as exc:
+                return _retry_later(payout, exc, seconds=max(exc.seconds, 1))
+            except ClickPesaError as exc:
+                if exc.definitive:
+                    return _refused(payout, exc)
+                # Transient, or no verdict at all: the payout may exist at ClickPesa; ask next time.
+                return _failed_attempt(payout, exc, attempt=attempts_before + 1)
     return _apply(payout, answer)
 
 
@@ -177,22 +182,30 @@ def _create(client: ClickPesaClient, payout: Payout) -> GatewayPayout:
     try:
         preview(**fields)
         return create(**fields)
-    except ReferenceAlreadyUsed as exc:
-        answer = _find(client, payout)
+    except ReferenceAlreadyUsed as used:
+        try:
+            answer = _find(client, payout)
+        except ClickPesaError as exc:
+            answer, why = None, f"the query failed: {exc}"
+        else:
+            # ClickPesa's query can lag its create.
+            why = "ClickPesa does not show the payout yet"
         if answer is None:
-            # ClickPesa's query can lag its create: the next attempt asks again.
-            raise ReferenceAlreadyUsed(
-                f"{exc}; ClickPesa does not show the payout yet", status_code=exc.status_code, body=exc.body
-            ) from exc
+            # Neither transient nor definitive: the next attempt asks again.
+            raise ReferenceAlreadyUsed(f"{used}; {why}", status_code=used.status_code, body=used.body) from used
         return answer
 
 
 def _apply(payout: Payout, answer: GatewayPayout) -> Submission:
     """Record that ClickPesa holds the payout, then apply its status (source ``api``)."""
     now = timezone.now()
-    Payout.objects.filter(pk=payout.pk, submitted_at__isnull=True).update(submitted_at=now, updated_at=now)
-    Payout.objects.filter(pk=payout.pk).update(next_submission_at=None, last_error="", updated_at=now)
-    data = parse_payout(answer.raw) if answer.order_reference else None
+    Payout.objects.filter(pk=payout.pk).update(
+        submitted_at=Coalesce("submitted_at", Value(now)), next_submission_at=None, last_error="", updated_at=now
+    )
+    try:
+        data = parse_payout(answer.raw)
+    except PayloadError:
+        data = None  # the reason and fee flag are extras; the status and amounts were read already
     outcome = payout_apply_gateway_status(
         payout,
         answer.status,
@@ -281,8 +294,11 @@ def _record_error(payout: Payout, exc: ClickPesaError, *, next_at: datetime | No
 def payouts_submit_sweep(*, limit: int = 200) -> int:
     """Submit every PENDING payout due for over :data:`SWEEP_AFTER` (oldest first); return how many were tried.
 
-    Catches submissions whose task was lost and retries whose countdown never fired.
+    Catches submissions whose task was lost and retries whose countdown never fired. Does
+    nothing without ClickPesa credentials.
     """
+    if not submission_configured():
+        return 0
     due = list(
         Payout.objects.filter(_due(timezone.now() - SWEEP_AFTER))
         .order_by("next_submission_at", "pk")

@@ -176,6 +176,23 @@ def test_a_reference_already_used_is_queried_and_its_status_applied(start):
 
 
 @pytest.mark.django_db
+def test_a_refused_query_about_an_earlier_attempt_never_fails_the_payout(start):
+    simulator = start()
+    payout = PayoutFactory()
+    simulator.fail_next(CREATE, status=500, after_apply=True)
+    payout_submit(payout.pk)
+    simulator.fail_next(f"/payouts/{payout.reference}", status=400, message="Bad Request")
+
+    with _later():
+        result = payout_submit(payout.pk)
+
+    payout.refresh_from_db()
+    assert result.result == "retry"  # ClickPesa holds the payout: a refusal to say so proves nothing
+    assert payout.status == Payout.Status.PENDING
+    assert _returns(payout) == 0
+
+
+@pytest.mark.django_db
 def test_a_cool_down_is_retried_after_the_wait_clickpesa_states(start):
     simulator = start(cooldown=60)
     creator = CreatorFactory()
@@ -336,8 +353,10 @@ def test_without_credentials_nothing_is_submitted_or_counted(start, settings):
     payout = PayoutFactory()
 
     result = payout_submit(payout.pk)
+    with _later(61):
+        swept = payouts_submit_sweep()
 
     payout.refresh_from_db()
-    assert result.result == "not_configured"
+    assert (result.result, swept) == ("not_configured", 0)
     assert (payout.status, payout.submission_attempts) == (Payout.Status.PENDING, 0)
     assert simulator.requests == []

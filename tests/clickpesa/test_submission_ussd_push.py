@@ -27,6 +27,12 @@ def clickpesa_settings(settings):
 
 
 @pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run what waits for the commit when the block ends, as a commit of the test's work would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
 def start(settings):
     started: list[ClickPesaSimulator] = []
 
@@ -41,12 +47,14 @@ def start(settings):
         simulator.stop()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_it_sends_a_ussd_push_for_the_payment_once_it_is_committed(start):
+@pytest.mark.django_db
+def test_it_sends_a_ussd_push_for_the_payment_once_it_is_committed(start, committed):
     simulator = start()
     order = OrderFactory()
 
-    payment = payment_start(order, phone_number=PHONE)
+    with committed():
+        payment = payment_start(order, phone_number=PHONE)
+    payment.refresh_from_db()
 
     [push] = [r for r in simulator.requests if r.path == INITIATE]
     assert push.body == {
@@ -73,11 +81,13 @@ def test_the_pushed_payment_is_completed_by_clickpesas_webhook_to_our_endpoint(s
     assert payment.order.status == Order.Status.PAID
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_invalid_phone_number_fails_the_payment_with_clickpesas_reason(start):
+@pytest.mark.django_db
+def test_an_invalid_phone_number_fails_the_payment_with_clickpesas_reason(start, committed):
     start()
 
-    payment = payment_start(OrderFactory(), phone_number="0754000111")
+    with committed():
+        payment = payment_start(OrderFactory(), phone_number="0754000111")
+    payment.refresh_from_db()
 
     assert payment.status == Payment.Status.FAILED
     assert payment.failure_reason == "Invalid / unsupported phone number"
@@ -85,12 +95,14 @@ def test_an_invalid_phone_number_fails_the_payment_with_clickpesas_reason(start)
     assert payment.order.status == Order.Status.PAYMENT_FAILED
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_transient_push_error_is_kept_on_the_payment_which_stays_pending(start):
+@pytest.mark.django_db
+def test_a_transient_push_error_is_kept_on_the_payment_which_stays_pending(start, committed):
     simulator = start()
     simulator.fail_next(INITIATE, status=504, message="Gateway Timeout")
 
-    payment = payment_start(OrderFactory(), phone_number=PHONE)
+    with committed():
+        payment = payment_start(OrderFactory(), phone_number=PHONE)
+    payment.refresh_from_db()
 
     assert payment.status == Payment.Status.PENDING
     assert payment.push_sent_at is None
@@ -111,22 +123,26 @@ def test_no_push_is_sent_for_a_payment_that_was_rolled_back(start):
     assert [r for r in simulator.requests if r.path == INITIATE] == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_no_push_is_sent_without_a_phone_number(start):
+@pytest.mark.django_db
+def test_no_push_is_sent_without_a_phone_number(start, committed):
     simulator = start()
 
-    payment = payment_start(OrderFactory())
+    with committed():
+        payment = payment_start(OrderFactory())
+    payment.refresh_from_db()
 
     assert payment.push_sent_at is None
     assert simulator.requests == []
 
 
-@pytest.mark.django_db(transaction=True)
-def test_without_credentials_no_push_is_sent_and_nothing_is_recorded(start, settings):
+@pytest.mark.django_db
+def test_without_credentials_no_push_is_sent_and_nothing_is_recorded(start, settings, committed):
     simulator = start()
     settings.CLICKPESA_API_KEY = ""
 
-    payment = payment_start(OrderFactory(), phone_number=PHONE)
+    with committed():
+        payment = payment_start(OrderFactory(), phone_number=PHONE)
+    payment.refresh_from_db()
 
     assert (payment.status, payment.push_sent_at, payment.last_error) == (Payment.Status.PENDING, None, "")
     assert simulator.requests == []
