@@ -37,6 +37,7 @@ that accepts and never answers: a hung broker or mail server).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -54,6 +55,7 @@ import pytest
 from celery import Celery
 from django.conf import settings
 from django.db import connection
+from kombu import Exchange, Queue
 
 from blinno.celery import app as celery_app
 from blinno.devdb import django_url
@@ -280,10 +282,20 @@ class CeleryWorker:
             return conn.default_channel.queue_purge(self.queue) or 0
 
     def close(self) -> None:
-        """Stop the worker and delete its queue from the broker."""
+        """Stop the worker and remove its queue, and the tasks a killed worker left unacknowledged, from Redis."""
         self.stop()
-        with contextlib.suppress(Exception), self._control.connection_for_write() as conn:
-            conn.default_channel.queue_delete(self.queue)
+        with self._control.connection_for_write() as conn:
+            channel = conn.default_channel
+            # Declared here so that this channel knows the queue's binding and deletes it too.
+            queue = Queue(self.queue, Exchange(self.queue, type="direct"), routing_key=self.queue)(channel)
+            queue.declare()
+            queue.delete()
+            # Left alone, Redis would put these back on the deleted queue after the visibility timeout.
+            client = channel.client
+            for tag, payload in client.hgetall(channel.unacked_key).items():
+                if json.loads(payload)[2] == self.queue:
+                    client.hdel(channel.unacked_key, tag)
+                    client.zrem(channel.unacked_index_key, tag)
         self._control.close()
 
 
