@@ -49,6 +49,8 @@ class PlatformFee(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["creator", "status", "payout_status"]),
             models.Index(fields=["payout_status", "created_at"]),
+            # The back-office lists fee rows newest first, and by date range, over millions of rows.
+            models.Index(fields=["-created_at", "-id"], name="fee_newest_first"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order", "creator", "transaction_type"], name="one_fee_row_per_line_kind"),
@@ -298,6 +300,8 @@ class Payout(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["status", "paid_at"]),
             models.Index(fields=["creator", "created_at"]),
+            # The back-office lists payouts newest first, and by date range, over millions of rows.
+            models.Index(fields=["-created_at", "-id"], name="payout_newest_first"),
             models.Index(fields=["gateway_id"]),
             models.Index(fields=["status", "next_submission_at"]),
         ]
