@@ -78,6 +78,7 @@ from django.db import connection, connections  # noqa: E402
 
 from bench import data  # noqa: E402
 from bench.baseline_urls import BASELINE_PATH  # noqa: E402
+from bench.table import percentile  # noqa: E402
 
 
 def _recreate_database() -> None:
@@ -169,15 +170,6 @@ class Server:
 
 
 # ---- load ---------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, concurrency: int, seconds: float) -> dict:

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+def percentile(values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
 def _ms(value: float) -> str:
     return f"{value:.1f}"
 
