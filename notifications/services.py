@@ -37,7 +37,6 @@ from .texts import render
 
 logger = logging.getLogger(__name__)
 
-Kind = Notification.Kind
 Status = Notification.Status
 
 # A SENDING row claimed longer ago than this lost its worker: no send takes this long
