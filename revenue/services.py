@@ -432,12 +432,18 @@ def _payout_needs_review(
     return Outcome.processed(f"needs review: {note}")
 
 
+@transaction.atomic
 def payout_cancel(payout: Payout, *, by: object, reason: str) -> Outcome:
-    """Cancel a payout that was never submitted to ClickPesa; the money goes back to available."""
-    if payout.submitted_at is not None or payout.submission_attempts:
-        raise PayoutError(f"Payout {payout.reference} was already submitted to ClickPesa.", code="submitted")
+    """Cancel a payout that was never submitted to ClickPesa; the money goes back to available.
+
+    The row is locked before the submission check: a submission claim (a conditional
+    UPDATE) either committed first and is seen here, or waits and then finds it CANCELLED.
+    """
     if not reason.strip():
         raise PayoutError("A reason is required to cancel a payout.", code="reason_required")
+    payout = Payout.objects.select_for_update().get(pk=payout.pk)
+    if payout.submitted_at is not None or payout.submission_attempts:
+        raise PayoutError(f"Payout {payout.reference} was already submitted to ClickPesa.", code="submitted")
     outcome = payout_transition(
         payout, Payout.Status.CANCELLED, source=PayoutStatusChange.Source.ADMIN, reason=reason, changed_by=by
     )
