@@ -7,6 +7,7 @@ class ClickpesaConfig(AppConfig):
     verbose_name = "ClickPesa"
 
     def ready(self) -> None:
-        from .checks import check_webhook_signing
+        from .checks import check_api_credentials, check_webhook_signing
 
         checks.register(check_webhook_signing, checks.Tags.security)
+        checks.register(check_api_credentials)

@@ -1,6 +1,13 @@
 """The system check that keeps production from accepting unauthenticated webhooks."""
 
+import pytest
 from django.core.checks import Error, Warning, run_checks
+
+
+@pytest.fixture(autouse=True)
+def _api_credentials(settings):
+    settings.CLICKPESA_CLIENT_ID = "client"
+    settings.CLICKPESA_API_KEY = "key"
 
 
 def _clickpesa_messages():
@@ -40,3 +47,11 @@ def test_explicitly_allowing_unsigned_webhooks_is_a_warning(settings):
     settings.CLICKPESA_ALLOW_UNSIGNED_WEBHOOKS = True
 
     assert [(type(m), m.id) for m in _clickpesa_messages()] == [(Warning, "clickpesa.W001")]
+
+
+def test_production_without_api_credentials_is_warned_that_payouts_will_wait(settings):
+    settings.DEBUG = False
+    settings.CLICKPESA_CHECKSUM_KEY = "merchant-key"
+    settings.CLICKPESA_API_KEY = ""
+
+    assert [(type(m), m.id) for m in _clickpesa_messages()] == [(Warning, "clickpesa.W002")]
