@@ -32,12 +32,13 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
 from blinno.exceptions import BlinnoError
+from blinno.upsert import insert_on_conflict
 from monitoring.metrics import webhook_observe
 from notifications.models import Notification
 from notifications.services import notify_staff
@@ -281,20 +282,13 @@ def _store(record: dict[str, Any], raw: bytes) -> tuple[WebhookEvent, bool]:
     for its commit and counts itself a duplicate. A new row has no duplicates yet; a counted
     one has at least one, which is how the two answers are told apart.
     """
-    event = WebhookEvent(**record, body=_decode(raw), status=Status.RECEIVED)
-    fields = [f for f in WebhookEvent._meta.concrete_fields if not f.primary_key]
     table = WebhookEvent._meta.db_table
-    upsert = (
-        f"INSERT INTO {table} ({', '.join(f.column for f in fields)}) "  # noqa: S608 - names from the model
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+    stored = insert_on_conflict(
+        WebhookEvent(**record, body=_decode(raw), status=Status.RECEIVED),
         # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
-        "ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
-        f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at "
-        "RETURNING *"
+        on_conflict="ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
+        f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at",
     )
-    values = [f.get_db_prep_save(f.pre_save(event, add=True), connection) for f in fields]
-    # A raw queryset, so that the returned row is read as a model is (JSON, time zones).
-    stored = next(iter(WebhookEvent.objects.raw(upsert, values)))
     return stored, stored.duplicate_count == 0
 
 

@@ -203,7 +203,12 @@ def _append_note(existing: str, note: str) -> str:
 
 def _lock(payment: Payment) -> Payment:
     # The order is locked with its payment: two attempts of one order cannot both capture it.
-    return Payment.objects.select_for_update(of=("self", "order")).select_related("order").get(pk=payment.pk)
+    # Its buyer (not locked) comes along: every outcome tells the buyer something.
+    return (
+        Payment.objects.select_for_update(of=("self", "order"))
+        .select_related("order", "order__buyer")
+        .get(pk=payment.pk)
+    )
 
 
 def _needs_review(payment: Payment, *, note: str, title: str, event: object | None) -> Outcome:

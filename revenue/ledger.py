@@ -14,10 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Q, Sum, When
 
 from blinno.exceptions import BlinnoError
+from blinno.upsert import insert_on_conflict
 
 from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
 from .money import round_money
@@ -85,9 +86,9 @@ def _validate(postings: Sequence[Posting]) -> None:
         raise UnbalancedTransaction(f"Debits and credits differ: {unbalanced}.")
 
 
-def _existing(key: str, fingerprint: str) -> LedgerTransaction | None:
-    found = LedgerTransaction.objects.filter(idempotency_key=key).first()
-    if found is not None and found.fingerprint != fingerprint:
+def _existing(key: str, fingerprint: str) -> LedgerTransaction:
+    found = LedgerTransaction.objects.get(idempotency_key=key)
+    if found.fingerprint != fingerprint:
         raise IdempotencyConflict(f"Idempotency key {key!r} was already used for different entries.")
     return found
 
@@ -107,15 +108,30 @@ def ledger_post(
     """Post a balanced transaction once per key; return it and whether this call created it.
 
     Reposting a key with the same entries returns the first transaction and changes nothing;
-    with different entries it raises IdempotencyConflict. Cached balances are locked in
-    account-id order (so concurrent posts cannot deadlock each other) and updated in one
-    statement. A creator balance that would go negative raises InsufficientFunds.
+    with different entries it raises IdempotencyConflict. The transaction row goes in first,
+    with the unique key as the arbiter (a concurrent post of the same key waits for the first
+    to commit, then finds it). Cached balances are then locked in account-id order (so
+    concurrent posts cannot deadlock each other) and updated in one statement. A creator
+    balance that would go negative raises InsufficientFunds, and this function's savepoint
+    takes the transaction row back with everything else.
     """
     _validate(postings)
     fingerprint = _fingerprint(kind, postings)
-    found = _existing(idempotency_key, fingerprint)
-    if found is not None:
-        return found, False
+    txn = insert_on_conflict(
+        LedgerTransaction(
+            kind=kind,
+            idempotency_key=idempotency_key,
+            fingerprint=fingerprint,
+            payment=payment,
+            payout=payout,
+            deposit=deposit,
+            memo=memo[:500],
+            posted_by=posted_by,
+        ),
+        on_conflict="ON CONFLICT (idempotency_key) DO NOTHING",
+    )
+    if txn is None:
+        return _existing(idempotency_key, fingerprint), False
 
     deltas: dict[int, Decimal] = defaultdict(Decimal)
     accounts = {p.account.pk: p.account for p in postings}
@@ -131,25 +147,6 @@ def ledger_post(
             raise InsufficientFunds(
                 f"{account} holds {locked[pk]}; cannot move {-delta} out of it.",
             )
-
-    try:
-        # A savepoint, so that losing a race on the key leaves the outer transaction usable.
-        with transaction.atomic():
-            txn = LedgerTransaction.objects.create(
-                kind=kind,
-                idempotency_key=idempotency_key,
-                fingerprint=fingerprint,
-                payment=payment,
-                payout=payout,
-                deposit=deposit,
-                memo=memo[:500],
-                posted_by=posted_by,
-            )
-    except IntegrityError:
-        found = _existing(idempotency_key, fingerprint)
-        if found is None:
-            raise
-        return found, False
 
     LedgerEntry.objects.bulk_create(
         LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount) for p in postings
