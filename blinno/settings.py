@@ -242,7 +242,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 
 LOGGING = {
     "version": 1,
