@@ -37,7 +37,7 @@ need_broker = if [ -z "$${CELERY_BROKER_URL:-}" ] && ! $(call dotenv_has,CELERY_
 		exit 1; \
 	fi
 
-.PHONY: help venv run test lint fmt migrations-check worker beat demo bench db-stop clean
+.PHONY: help venv run test lint fmt migrations-check worker beat demo bench bench-scale db-stop clean
 
 help:
 	@echo "make run               migrate, seed demo data, serve the admin at $(ADMIN_URL)"
@@ -45,7 +45,8 @@ help:
 	@echo "make lint | fmt        ruff check and format check | fix and format"
 	@echo "make migrations-check  fail if models and migrations disagree"
 	@echo "make worker | beat     Celery worker | scheduler (need CELERY_BROKER_URL)"
-	@echo "make demo | bench      end-to-end demo | benchmarks"
+	@echo "make demo | bench      end-to-end demo | benchmarks (BENCH_SECONDS=30, BENCH_SCALE=0.05; see bench/README.md)"
+	@echo "make bench-scale       the back-office benchmark at full scale (1,000,000 payouts; about 20 minutes)"
 	@echo "make venv              create .venv and install requirements-dev.txt when changed"
 	@echo "make db-stop           stop the embedded development PostgreSQL"
 	@echo "make clean             remove caches and collected static files"
@@ -114,6 +115,10 @@ demo: venv
 bench: venv
 	@$(with_db); \
 	exec bash bench/run.sh $(BENCH_ARGS)
+
+bench-scale: venv
+	@$(with_db); \
+	BENCH_SCENARIOS=scale BENCH_SCALE=1 exec bash bench/run.sh $(BENCH_ARGS)
 
 # ---- housekeeping -------------------------------------------------------------------
 

@@ -64,6 +64,10 @@ def _configure_environment() -> None:
     os.environ["CLICKPESA_CLIENT_ID"] = "bench-client"
     os.environ["CLICKPESA_API_KEY"] = "bench-api-key"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # gunicorn's workers share their metrics through files, as in production.
+    metrics = RESULTS / "prometheus"
+    metrics.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
 
 
 _configure_environment()
@@ -134,6 +138,8 @@ class Server:
         return f"gunicorn {self.workers} {self.worker_class} workers{threads}"
 
     def start(self) -> None:
+        for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+            stale.unlink()
         command = [
             str(REPO / ".venv" / "bin" / "gunicorn"),
             "blinno.wsgi:application",

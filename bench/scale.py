@@ -49,6 +49,7 @@ FULL_ORDERS = 1_000_000
 FULL_PAYOUTS = 1_000_000
 FULL_CREATORS = 10_000
 REPEATS = 20
+RECONCILED_AFTER = timedelta(days=14)
 FIRST_STEP = 0.01
 BALANCE_TRIGGERS = (
     ("revenue_ledgerentry", "ledger_entry_balanced"),
@@ -157,8 +158,10 @@ class Loader:
         )
         return list(range(start, start + count))
 
-    def _moment(self) -> datetime:
-        return NOW - timedelta(seconds=self.rng.randrange(730 * 86400))
+    def _moments(self, count: int) -> list[datetime]:
+        """``count`` instants of the last two years, oldest first: rows are written in time order."""
+        seconds = sorted(self.rng.randrange(730 * 86400) for _ in range(count))
+        return [NOW - timedelta(seconds=s) for s in reversed(seconds)]
 
     def payouts(self, count: int) -> int:
         copier = Copier(
@@ -184,11 +187,12 @@ class Loader:
         start = copier.next_id()
         statuses, weights = list(PAYOUT_STATUSES), list(PAYOUT_STATUSES.values())
 
+        moments = self._moments(count)
+
         def rows() -> Iterator[tuple]:
-            for pk in range(start, start + count):
+            for pk, created in zip(range(start, start + count), moments, strict=True):
                 creator = self.rng.choice(self.creators)
                 status = self.rng.choices(statuses, weights)[0]
-                created = self._moment()
                 later = created + timedelta(minutes=self.rng.randrange(1, 600))
                 bank = self.rng.random() < 0.1
                 submitted = status not in (Payout.Status.PENDING, Payout.Status.CANCELLED)
@@ -218,7 +222,8 @@ class Loader:
                     created if submitted else None,
                     later if status == Payout.Status.PAID else None,
                     later if returned else None,
-                    later if status == Payout.Status.PAID and self.rng.random() < 0.6 else None,
+                    # Finance reconciles within a fortnight; the recent ones are still to do.
+                    later if (status == Payout.Status.PAID or returned) and later < NOW - RECONCILED_AFTER else None,
                 )
 
         return copier.copy(rows())
@@ -270,11 +275,11 @@ class Loader:
         first_fee, first_txn, first_entry = fee_copier.next_id(), txn_copier.next_id(), entry_copier.next_id()
 
         plans = []
-        for n in range(count):
+        for n, moment in enumerate(self._moments(count)):
             a, b = self.rng.sample(self.creators, 2)
             amount_a = Decimal(self.rng.randrange(5_000, 50_001, 500)).quantize(Decimal("0.01"))
             amount_b = Decimal(self.rng.randrange(5_000, 50_001, 500)).quantize(Decimal("0.01"))
-            plans.append((first_order + n, a, amount_a, b, amount_b, self._moment()))
+            plans.append((first_order + n, a, amount_a, b, amount_b, moment))
 
         def order_rows() -> Iterator[tuple]:
             for pk, _, amount_a, _, amount_b, moment in plans:
