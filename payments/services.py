@@ -360,7 +360,8 @@ def _notify_capture(
                 "order": order.pk,
                 "amount": format_money(sum((f.creator_amount for f in rows), Decimal(0)), cur),
                 "fee": format_money(sum((f.platform_fee for f in rows), Decimal(0)), cur),
-                "held_until": localtime(hold_until).strftime("%d %b %Y") if hold_until else "",
+                # A date, so the text shows it in the reader's language and Tanzania's time.
+                "held_until": localtime(hold_until).date() if hold_until else "",
             },
             recipient=rows[0].creator,
         )
