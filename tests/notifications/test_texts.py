@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.conf import settings
 from django.utils import translation
 from django.utils.translation import gettext
@@ -89,6 +90,17 @@ def test_a_creator_who_reads_swahili_is_told_of_a_sale_in_swahili():
     assert sale.subject == "Umepata mauzo: TZS 23,000"
     assert "Mapato yako ya TZS 23,000 (baada ya ada ya Blinno ya TZS 2,000)" in sale.body
     assert "sasa yanapatikana kwa kutolewa" in sale.body
+
+
+@pytest.mark.django_db
+def test_a_held_sale_names_the_release_date_in_the_readers_language(settings):
+    settings.EARNINGS_HOLD_DAYS = 3
+    creator = CreatorFactory(language="sw")
+    with time_machine.travel(datetime(2027, 1, 3, 9, 0, tzinfo=UTC), tick=False):
+        capture(PaymentFactory(order=OrderFactory(creators=[creator], amount=Decimal("25000.00"))))
+
+    sale = Notification.objects.get(kind=Kind.SALE, recipient=creator)
+    assert "Januari" in sale.body and "2027" in sale.body
 
 
 @pytest.mark.django_db
