@@ -220,6 +220,9 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     for key, value in pairs:
         if key in result:
             raise PayloadError(f"duplicate key {_shown(key)}")
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            # PostgreSQL text cannot hold NUL (a lookup or an update with one fails), and ClickPesa sends none.
+            raise PayloadError(f"NUL character in {_shown(key)}")
         result[key] = value
     return result
 
@@ -252,7 +255,8 @@ def parse_envelope(raw: bytes) -> Envelope:
     space. ``checksum`` and ``checksumMethod`` are kept when they are strings, else ``None``.
 
     Raises :class:`PayloadError` for bytes that are not UTF-8, text that is not strict JSON
-    (``NaN``/``Infinity`` literals and duplicate keys included), a top level that is not an
+    (``NaN``/``Infinity`` literals and duplicate keys included), a NUL character in an object's key
+    or string value (PostgreSQL text cannot hold one), a top level that is not an
     object, nesting deeper than :data:`MAX_NESTING`, and a missing or malformed event or data.
     """
     try:

@@ -255,6 +255,22 @@ def test_signed_payout_events_return_or_settle_a_payout_at_most_once(client, tar
     assert ledger_audit(record=False).ok
 
 
+@pytest.mark.parametrize("field", ["orderReference", "id", "message", "channel"])
+def test_a_signed_body_with_a_nul_character_is_refused_not_failed(client, targets, field):
+    """Found by the fuzzing above: a NUL in a field the handler stores or looks up made PostgreSQL fail (500)."""
+    payment = targets[0]
+    body = sample_body("payment_received", reference=payment.reference, amount=payment.amount, currency="TZS")
+    body["data"][field] = f"{body['data'][field]}\x00"
+    before = money_state()
+
+    raw = encode_any(sign(body, SAMPLE_KEY))
+    response = send(client, "payments", raw)
+
+    assert (response.status_code, response.json()["error"]) == (400, f"NUL character in '{field}'")
+    assert_answered_and_kept(response, raw)
+    assert money_state() == before
+
+
 def test_the_sample_bodies_still_pass_after_the_fuzzing_shapes_of_them(client, targets):
     """A control: the generators' genuine branch really is accepted, so the refusals above are not vacuous."""
     payment = targets[0]
