@@ -5,14 +5,14 @@ import hmac
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from .health import health_check
 from .metrics import metrics_text
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """The dependencies' state as JSON: 200 while the database answers, 503 when it does not."""
     healthy, report = health_check()
@@ -20,7 +20,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics (text, or OpenMetrics when asked for); with MONITORING_METRICS_TOKEN, for its bearer only."""
     token = settings.MONITORING_METRICS_TOKEN

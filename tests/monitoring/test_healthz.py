@@ -68,5 +68,5 @@ def test_it_shows_no_password_host_or_key(client, settings):
         assert secret not in text
 
 
-def test_it_answers_only_get(client):
-    assert client.post("/healthz").status_code == 405
+def test_it_answers_get_and_head_only(client):
+    assert (client.head("/healthz").status_code, client.post("/healthz").status_code) == (200, 405)
