@@ -21,12 +21,12 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count, Min, Q
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -86,7 +86,7 @@ class DatabaseCollector:
         yield _gauge("blinno_database_up", "1 when the database answered this scrape", 1)
         yield from families
 
-    def _families(self, now) -> Iterator[Metric]:
+    def _families(self, now: datetime) -> Iterator[Metric]:
         from clickpesa.models import WebhookEvent
         from notifications.models import Notification
         from revenue.models import LedgerAuditRun, Payout
@@ -162,12 +162,12 @@ class DatabaseCollector:
             )
 
 
-def _by_status(queryset, field: str) -> dict[str, tuple[int, Any]]:
+def _by_status(queryset: QuerySet, field: str) -> dict[str, tuple[int, Any]]:
     rows = queryset.values("status").annotate(n=Count("id"), oldest=Min(field))
     return {row["status"]: (row["n"], row["oldest"]) for row in rows}
 
 
-def _age(now, moment) -> float:
+def _age(now: datetime, moment: datetime | None) -> float:
     return max((now - moment).total_seconds(), 0.0) if moment else 0.0
 
 
