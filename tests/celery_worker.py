@@ -330,16 +330,21 @@ def celery_worker(
     celery_broker_url: str, django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CeleryWorker]:
     """A real worker on `celery_broker_url` and the test database, shared by the module's tests."""
-    worker = CeleryWorker(
-        broker_url=celery_broker_url,
-        database_url=worker_database_url(),
-        workdir=tmp_path_factory.mktemp("celery-worker"),
-    )
-    try:
-        worker.start()
-        yield worker
-    finally:
-        worker.close()
+    with pytest.MonkeyPatch.context() as patch:
+        # Celery prefers a CELERY_BROKER_URL environment variable over any app's own
+        # broker_url (CI exports one): without this, pings and publishes from this process
+        # would go to that broker, not to the worker's.
+        patch.delenv("CELERY_BROKER_URL", raising=False)
+        worker = CeleryWorker(
+            broker_url=celery_broker_url,
+            database_url=worker_database_url(),
+            workdir=tmp_path_factory.mktemp("celery-worker"),
+        )
+        try:
+            worker.start()
+            yield worker
+        finally:
+            worker.close()
 
 
 @pytest.fixture
