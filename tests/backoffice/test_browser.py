@@ -55,6 +55,8 @@ def test_finance_logs_in_filters_payouts_and_marks_one_reconciled(live_server):
         )
         try:
             page = browser.new_page()
+            # A loaded 2-core CI machine serves the admin slowly; waiting is not what is tested.
+            page.set_default_timeout(90_000)
             page.goto(f"{live_server.url}/admin/login/?next=/admin/revenue/payout/")
             page.fill("#id_username", clerk.username)
             page.fill("#id_password", "pass-for-tests-only")
