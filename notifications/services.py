@@ -142,11 +142,14 @@ def notify_many(messages: Iterable[Message]) -> int:
     if not rows:
         return 0
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    pending = list(
-        Notification.objects.filter(
-            dedupe_key__in=[r.dedupe_key for r in rows], status=Status.PENDING, next_attempt_at__lte=now
-        ).values_list("pk", flat=True)
-    )
+    # Looked up by key alone, the unique index's job, and sorted out here: with status in the
+    # query the planner may walk every PENDING row instead, and those pile up in a broker outage.
+    written = Notification.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows])
+    pending = [
+        pk
+        for pk, status, due in written.values_list("pk", "status", "next_attempt_at")
+        if status == Status.PENDING and due <= now
+    ]
     if pending:
         transaction.on_commit(lambda: _enqueue(pending))
     return len(pending)
