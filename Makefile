@@ -46,7 +46,7 @@ help:
 	@echo "make migrations-check  fail if models and migrations disagree"
 	@echo "make worker | beat     Celery worker | scheduler (need CELERY_BROKER_URL)"
 	@echo "make demo | bench      end-to-end demo | benchmarks (BENCH_SECONDS=30, BENCH_SCALE=0.05; see bench/README.md)"
-	@echo "make bench-scale       the back-office benchmark at full scale (1,000,000 payouts; about 20 minutes)"
+	@echo "make bench-scale       the back-office benchmark at full scale (1,000,000 payouts; 5 to 10 minutes)"
 	@echo "make venv              create .venv and install requirements-dev.txt when changed"
 	@echo "make db-stop           stop the embedded development PostgreSQL"
 	@echo "make clean             remove caches and collected static files"

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 
 def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile; 0 for no values."""
+    """Nearest-rank percentile (the smallest value with at least ``fraction`` of them at or below it); 0 for none."""
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
-    return ordered[rank - 1]
+    return ordered[max(1, math.ceil(fraction * len(ordered))) - 1]
 
 
 def _ms(value: float) -> str:
