@@ -104,12 +104,13 @@ def _recreate_database() -> None:
 
 
 def _empty_queue() -> None:
-    """Empty the bench's Celery queue; stop with a clear message when Redis is not there."""
+    """Empty the bench's Celery queue and kombu's bindings of it; stop clearly when Redis is not there."""
     import redis
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2)
     try:
-        client.delete(settings.CELERY_TASK_DEFAULT_QUEUE)
+        queue = settings.CELERY_TASK_DEFAULT_QUEUE
+        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     except redis.ConnectionError as exc:
         raise SystemExit(
             f"Redis is not reachable at {settings.CELERY_BROKER_URL} ({exc}); start it or set BENCH_REDIS_URL."
