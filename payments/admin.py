@@ -12,11 +12,8 @@ from django.utils.html import format_html
 from revenue.admin_base import (
     ReadOnlyAdmin,
     ReadOnlyTabularInline,
-    apply_each,
     events_and_journal,
-    requery_answer,
-    tell,
-    tell_answers,
+    requery_each,
 )
 from revenue.admin_filters import DateRangeFilter
 from revenue.models import PlatformFee
@@ -105,16 +102,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.action(description="Re-query ClickPesa about selected payments", permissions=["requery"])
     def requery_payments(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Ask ClickPesa about each payment and apply its answer as a webhook would (source poll)."""
-        report = apply_each(
-            self,
-            request,
-            queryset.order_by("id"),
-            lambda payment: requery_answer(payment_requery(payment, by=request.user)),
-            log_message=lambda payment, result: f"Re-queried ClickPesa: {result.detail}",
-            reasons={"query_failed": "ClickPesa did not answer"},
-        )
-        tell(self, request, report, "payment", "re-queried", spell_out_refusals=True)
-        tell_answers(self, request, report)
+        requery_each(self, request, queryset, payment_requery, "payment")
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, payment: Payment) -> str:

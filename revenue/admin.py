@@ -26,9 +26,8 @@ from .admin_base import (
     ReadOnlyTabularInline,
     apply_each,
     events_and_journal,
-    requery_answer,
+    requery_each,
     tell,
-    tell_answers,
 )
 from .admin_exports import LedgerEntryResource, MoneyExportMixin, PayoutResource, PlatformFeeResource
 from .admin_filters import AutocompleteFilter, DateRangeFilter, ReconciledFilter, autocomplete_filter_media
@@ -295,16 +294,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     @admin.action(description="Re-query ClickPesa about selected payouts", permissions=["requery"])
     def requery_payouts(self, request: HttpRequest, queryset: QuerySet) -> None:
         """Ask ClickPesa about each payout and apply its answer as a webhook would (source poll)."""
-        report = apply_each(
-            self,
-            request,
-            queryset.order_by("id"),
-            lambda payout: requery_answer(payout_requery(payout, by=request.user)),
-            log_message=lambda payout, result: f"Re-queried ClickPesa: {result.detail}",
-            reasons={"query_failed": "ClickPesa did not answer"},
-        )
-        tell(self, request, report, "payout", "re-queried", spell_out_refusals=True)
-        tell_answers(self, request, report)
+        requery_each(self, request, queryset, payout_requery, "payout")
 
     @admin.action(description="Cancel selected payouts (not yet submitted)", permissions=["cancel"])
     def cancel_payouts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

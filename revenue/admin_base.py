@@ -185,15 +185,34 @@ def events_and_journal(request: HttpRequest, *, reference: str, transactions: Qu
     return context
 
 
-def requery_answer(result: PollResult) -> PollResult:
-    """A re-query whose question ClickPesa never answered is a refusal; any answer is a success."""
-    if result.error:
-        raise BlinnoError(f"{result.reference}: {result.detail}", code="query_failed")
-    return result
+def requery_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    requery: Callable[..., PollResult],
+    noun: str,
+) -> None:
+    """Support's "Re-query ClickPesa" for payouts and payments alike: ask about each row, apply
+    the answer as a webhook would, and say what ClickPesa said (up to a limit).
 
+    A question ClickPesa never answered is a refusal; any answer is a success.
+    """
 
-def tell_answers(modeladmin: admin.ModelAdmin, request: HttpRequest, report: ActionReport) -> None:
-    """What ClickPesa said about each re-queried row, up to a limit."""
+    def ask(obj: Model) -> PollResult:
+        result = requery(obj, by=request.user)
+        if result.error:
+            raise BlinnoError(f"{result.reference}: {result.detail}", code="query_failed")
+        return result
+
+    report = apply_each(
+        modeladmin,
+        request,
+        queryset.order_by("id"),
+        ask,
+        log_message=lambda obj, result: f"Re-queried ClickPesa: {result.detail}",
+        reasons={"query_failed": "ClickPesa did not answer"},
+    )
+    tell(modeladmin, request, report, noun, "re-queried", spell_out_refusals=True)
     for obj in report.done[:REFUSALS_SHOWN]:
         result = report.results[obj.pk]
         modeladmin.message_user(request, f"{result.reference}: {result.detail}", messages.INFO)
