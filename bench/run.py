@@ -438,9 +438,10 @@ def main() -> int:
     scenarios = {s.strip() for s in os.environ.get("BENCH_SCENARIOS", DEFAULT_SCENARIOS).split(",") if s.strip()}
     seconds = float(os.environ.get("BENCH_SECONDS", "30"))
     scale = float(os.environ.get("BENCH_SCALE", "0.05"))
-    report: dict = {"machine": machine(), "seconds": seconds, "scale": scale}
     print(f"bench: database {settings.DATABASES['default']['NAME']} (recreated), scenarios {sorted(scenarios)}")
+    # Before machine(): on a fresh machine the bench database does not exist until this creates it.
     _recreate_database()
+    report: dict = {"machine": machine(), "seconds": seconds, "scale": scale}
     _empty_queue()
     people = data.people_create(creators=1000, buyers=500, prefix="b")
     server = Server()
