@@ -1,12 +1,13 @@
-"""``INSERT ... ON CONFLICT`` for one model instance, which Django's ORM cannot say with RETURNING.
+"""``INSERT ... ON CONFLICT`` for model instances, which Django's ORM cannot say with RETURNING.
 
 Used where a unique index is the arbiter of a race (the webhook inbox, the ledger's
-idempotency keys): one statement both tries the insert and learns what is there, instead of a
+idempotency keys, the notification outbox): one statement both tries the insert and learns what is there, instead of a
 SELECT, a savepoint, the INSERT and a caught IntegrityError.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 from django.db import connection
@@ -23,12 +24,24 @@ def insert_on_conflict(instance: M, *, on_conflict: str) -> M | None:
     statement returned nothing (``DO NOTHING`` on a conflict). The SQL in ``on_conflict`` is
     the caller's, never user input.
     """
-    model = type(instance)
+    return next(iter(insert_all_on_conflict([instance], on_conflict=on_conflict)), None)
+
+
+def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[M]:
+    """Insert unsaved instances of one model in one statement; return the rows it returned.
+
+    As :func:`insert_on_conflict`, for many rows: with ``DO NOTHING`` the rows that conflicted
+    are missing from the answer, which is how a caller tells what this statement wrote.
+    """
+    if not instances:
+        return []
+    model = type(instances[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
         f"INSERT INTO {model._meta.db_table} ({', '.join(f.column for f in fields)}) "  # noqa: S608 - names from the model
-        f"VALUES ({', '.join(['%s'] * len(fields))}) {on_conflict} RETURNING *"
+        f"VALUES {', '.join([row] * len(instances))} {on_conflict} RETURNING *"
     )
-    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
-    # A raw queryset, so that the returned row is read as a model is (JSON, time zones).
-    return next(iter(model.objects.raw(sql, values)), None)
+    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for instance in instances for f in fields]
+    # A raw queryset, so that the returned rows are read as models are (JSON, time zones).
+    return list(model.objects.raw(sql, values))

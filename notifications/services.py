@@ -1,9 +1,10 @@
 """Writing notifications into the outbox and delivering them.
 
 `notify` is called inside the transaction that moves the money, so a notification exists
-exactly when its money change does. Delivery happens after commit: a Celery task
-(`notifications.tasks.notification_deliver`) calls `notification_send`, which claims the
-row with a compare-and-set (PENDING -> SENDING) so two workers never send one row at once.
+exactly when its money change does. Delivery happens after commit: one Celery task per
+transaction (`notifications.tasks.notification_deliver_many`) calls `notification_send` for
+each row, which claims it with a compare-and-set (PENDING -> SENDING) so two workers never
+send one row at once.
 A failed send goes back to PENDING with its error and a later `next_attempt_at` (backoff);
 after settings.NOTIFICATION_MAX_ATTEMPTS it is FAILED. The periodic `notifications_sweep`
 re-enqueues rows nobody delivered (broker outage, lost task) and takes back rows whose
@@ -31,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone, translation
 
 from blinno.exceptions import BlinnoError
+from blinno.upsert import insert_all_on_conflict
 
 from .models import Notification
 from .texts import render
@@ -88,19 +90,23 @@ def _dedupe_key(key: str) -> str:
     return f"{key[: DEDUPE_KEY_MAX - 65]}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
+ENQUEUE_BATCH = 100
+"""Notifications per Celery message: a webhook's three are one publish, a sweep's thousand ten."""
+
+
 def _enqueue(notification_ids: list[int]) -> None:
     # Imported here: tasks import this module.
-    from .tasks import notification_deliver
+    from .tasks import notification_deliver_many
 
-    for position, pk in enumerate(notification_ids):
+    for start in range(0, len(notification_ids), ENQUEUE_BATCH):
         try:
-            notification_deliver.delay(pk)
+            notification_deliver_many.delay(notification_ids[start : start + ENQUEUE_BATCH])
         except Exception:
-            # The broker is down: stop rather than wait out a timeout per row. The rows stay
+            # The broker is down: stop rather than wait out a timeout per batch. The rows stay
             # PENDING and the sweeper enqueues them when the broker is back.
             logger.warning(
                 "broker unavailable: %d notification(s) not enqueued; the sweeper will send them",
-                len(notification_ids) - position,
+                len(notification_ids) - start,
                 exc_info=True,
             )
             return
@@ -112,10 +118,10 @@ def notify_many(messages: Iterable[Message]) -> int:
     Texts are rendered now, in each recipient's language (English unless the recipient
     chose Swahili), so what is sent is what is kept. A message with an address is an
     email (PENDING until sent); one without is in-app and complete as written (SENT).
-    Two statements whatever the count: one insert that skips known keys, one read of the
-    rows due for sending. A replayed event therefore notifies nobody twice. Enqueuing
-    never raises: with the broker down the rows wait for the sweeper. Returns how many
-    rows await sending.
+    One statement whatever the count: an insert that skips known keys and returns the rows
+    it wrote. A replayed event therefore notifies nobody twice; rows an earlier call wrote
+    are that call's to enqueue (or the sweeper's). Enqueuing never raises: with the broker
+    down the rows wait for the sweeper. Returns how many of the written rows await sending.
     """
     now = timezone.now()
     rows = []
@@ -139,17 +145,8 @@ def notify_many(messages: Iterable[Message]) -> int:
                 dedupe_key=_dedupe_key(m.dedupe_key),
             )
         )
-    if not rows:
-        return 0
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    # Looked up by key alone, the unique index's job, and sorted out here: with status in the
-    # query the planner may walk every PENDING row instead, and those pile up in a broker outage.
-    written = Notification.objects.filter(dedupe_key__in=[r.dedupe_key for r in rows])
-    pending = [
-        pk
-        for pk, status, due in written.values_list("pk", "status", "next_attempt_at")
-        if status == Status.PENDING and due <= now
-    ]
+    written = insert_all_on_conflict(rows, on_conflict="ON CONFLICT (dedupe_key) DO NOTHING")
+    pending = [n.pk for n in written if n.status == Status.PENDING]
     if pending:
         transaction.on_commit(lambda: _enqueue(pending))
     return len(pending)

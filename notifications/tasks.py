@@ -1,8 +1,12 @@
 """Celery tasks for the outbox: thin wrappers around notifications.services."""
 
+import logging
+
 from celery import shared_task
 
 from . import services
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
@@ -21,6 +25,29 @@ def notification_deliver(self, notification_id: int) -> bool:
             # the row PENDING for the sweeper instead.
             return False
         raise self.retry(exc=exc, countdown=exc.retry_in) from exc
+
+
+@shared_task(acks_late=True)
+def notification_deliver_many(notification_ids: list[int]) -> int:
+    """Send each notification of one transaction (one broker message for all); return how many were sent.
+
+    A row whose send fails is retried alone, by `notification_deliver` when its backoff says
+    it is due; the others go on. A worker lost mid-batch leaves the message unacknowledged:
+    redelivered, it skips the rows already sent (each send claims its row first).
+    """
+    sent = 0
+    for notification_id in notification_ids:
+        try:
+            sent += services.notification_send(notification_id)
+        except services.NotificationRetry as exc:
+            if notification_deliver_many.request.is_eager:
+                continue  # in-process, as in notification_deliver: the sweeper retries it
+            try:
+                notification_deliver.apply_async((notification_id,), countdown=exc.retry_in)
+            except Exception:
+                # The row is PENDING with its due time: the sweeper sends it when the broker is back.
+                logger.warning("notification %s: retry not enqueued; the sweeper will retry it", notification_id)
+    return sent
 
 
 @shared_task

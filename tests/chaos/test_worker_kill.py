@@ -26,6 +26,7 @@ from clickpesa.models import WebhookEvent
 from clickpesa.simulator import ClickPesaSimulator
 from notifications.models import Notification
 from notifications.services import CLAIM_GRACE
+from notifications.services import SWEEP_AFTER as NOTIFICATIONS_SWEEP_AFTER
 from notifications.tasks import notifications_sweep
 from revenue.models import LedgerTransaction, Payout
 from revenue.services import creator_balance
@@ -83,9 +84,16 @@ def _kill_mid_send(worker: CeleryWorker, settings, *, pause: str) -> tuple[Notif
 
 
 def _sweep_after_the_grace_period() -> None:
-    """What beat's sweep does once the dead worker's claim is older than CLAIM_GRACE."""
+    """What beat's sweep does once the dead worker's claim is older than CLAIM_GRACE.
+
+    Rows still PENDING are made as overdue as the sweep wants them (SWEEP_AFTER): a webhook's
+    notifications travel in one message, so the rows after the one being sent died with it.
+    """
     Notification.objects.filter(status=Notification.Status.SENDING).update(
         claimed_at=F("claimed_at") - CLAIM_GRACE - timedelta(minutes=1)
+    )
+    Notification.objects.filter(status=Notification.Status.PENDING).update(
+        next_attempt_at=F("next_attempt_at") - NOTIFICATIONS_SWEEP_AFTER - timedelta(minutes=1)
     )
     notifications_sweep.delay()
 
@@ -93,13 +101,13 @@ def _sweep_after_the_grace_period() -> None:
 def test_a_worker_killed_before_the_mail_server_took_the_message_sends_each_notification_once(worker, settings):
     claimed, other = _kill_mid_send(worker, settings, pause="before")
 
-    # The other notification's task was still queued: the new worker sends it.
-    wait_for(lambda: _status(other) == Notification.Status.SENT, what="the queued notification")
-    assert _status(claimed) == Notification.Status.SENDING
+    # Both rows were in the killed worker's message: one claimed mid-send, the other not reached.
+    assert (_status(claimed), _status(other)) == (Notification.Status.SENDING, Notification.Status.PENDING)
 
     _sweep_after_the_grace_period()
 
     wait_for(lambda: _status(claimed) == Notification.Status.SENT, what="the sweeper to resend the lost one")
+    wait_for(lambda: _status(other) == Notification.Status.SENT, what="the sweeper to send the other")
     assert sent_emails(worker.emails()) == {(claimed.email, claimed.subject): 1, (other.email, other.subject): 1}
     assert (claimed.attempts, other.attempts) == (2, 1)
     assert LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.PAYMENT_CAPTURE).count() == 1
@@ -112,11 +120,11 @@ def test_a_worker_killed_after_the_mail_server_took_the_message_sends_it_twice(w
     other notification is still sent exactly once.
     """
     claimed, other = _kill_mid_send(worker, settings, pause="after")
-    wait_for(lambda: _status(other) == Notification.Status.SENT, what="the queued notification")
 
     _sweep_after_the_grace_period()
 
     wait_for(lambda: _status(claimed) == Notification.Status.SENT, what="the sweeper to resend the lost one")
+    wait_for(lambda: _status(other) == Notification.Status.SENT, what="the sweeper to send the other")
     assert sent_emails(worker.emails()) == {(claimed.email, claimed.subject): 2, (other.email, other.subject): 1}
     assert Notification.objects.filter(status=Notification.Status.SENT).count() == 2
 

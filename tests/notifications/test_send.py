@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from notifications.models import Notification
 from notifications.services import NotificationRetry, notification_claim, notification_resend, notification_send
-from notifications.tasks import notification_deliver
+from notifications.tasks import notification_deliver, notification_deliver_many
 
 from .factories import NotificationFactory
 
@@ -130,3 +130,25 @@ def test_the_task_run_in_process_leaves_a_failed_row_to_the_sweeper(smtp_down):
     assert notification.status == Notification.Status.PENDING
     assert notification.attempts == 1
     assert notification.next_attempt_at > timezone.now()
+
+
+def test_one_task_sends_every_row_of_a_batch_and_skips_those_already_sent():
+    first, second, done = NotificationFactory(), NotificationFactory(), NotificationFactory()
+    notification_send(done.pk)
+    mail.outbox.clear()
+
+    assert notification_deliver_many.delay([first.pk, second.pk, done.pk]).get() == 2
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([first.email, second.email])
+    assert set(Notification.objects.values_list("status", flat=True)) == {Notification.Status.SENT}
+
+
+def test_a_batch_whose_sends_fail_goes_on_and_leaves_each_row_to_its_backoff(smtp_down):
+    rows = [NotificationFactory(), NotificationFactory()]
+
+    assert notification_deliver_many.delay([r.pk for r in rows]).get() == 0
+
+    for row in rows:
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (Notification.Status.PENDING, 1)
+        assert row.next_attempt_at > timezone.now()
