@@ -8,7 +8,7 @@ import string
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
@@ -224,7 +224,9 @@ def _needs_review(payment: Payment, *, note: str, title: str, event: object | No
     return Outcome.processed(f"needs review: {note}")
 
 
-@transaction.atomic
+# No savepoint of its own inside a caller's transaction: an error aborts the caller's whole
+# transaction (the webhook's), which rolls back with it, and SAVEPOINT and RELEASE cost two round trips.
+@transaction.atomic(savepoint=False)
 def payment_mark_received(
     payment: Payment,
     *,
@@ -291,13 +293,7 @@ def payment_mark_received(
     payment.save(update_fields=["status", "completed_at", "gateway_id", "gateway_reference", "channel", "updated_at"])
     order.status = Order.Status.PAID
     order.save(update_fields=["status", "updated_at"])
-    lines = order.lines.all()
-    Booking.objects.filter(lines__in=lines, status=Booking.Status.PENDING).update(
-        status=Booking.Status.CONFIRMED, updated_at=now
-    )
-    Subscription.objects.filter(lines__in=lines, status=Subscription.Status.PENDING).update(
-        status=Subscription.Status.ACTIVE, started_at=now, updated_at=now
-    )
+    _settle_pending_lines(order, now, booking=Booking.Status.CONFIRMED, subscription=Subscription.Status.ACTIVE)
 
     hold_days = settings.EARNINGS_HOLD_DAYS
     hold_until = now + timedelta(days=hold_days) if hold_days > 0 else None
@@ -313,6 +309,23 @@ def payment_mark_received(
     _post_capture(payment, order, fees, earnings_kind)
     _notify_capture(payment, order, fees, hold_until, event)
     return Outcome.processed("payment captured")
+
+
+def _settle_pending_lines(order: Order, now: datetime, *, booking: str, subscription: str) -> None:
+    """Move the order's PENDING bookings and subscriptions to the given statuses (an ACTIVE one starts now).
+
+    The lines are read first: most orders sell neither, and then nothing else is sent.
+    """
+    lines = list(order.lines.values_list("booking_id", "subscription_id"))
+    booking_ids = [b for b, _ in lines if b is not None]
+    subscription_ids = [s for _, s in lines if s is not None]
+    if booking_ids:
+        Booking.objects.filter(pk__in=booking_ids, status=Booking.Status.PENDING).update(status=booking, updated_at=now)
+    if subscription_ids:
+        started = {"started_at": now} if subscription == Subscription.Status.ACTIVE else {}
+        Subscription.objects.filter(pk__in=subscription_ids, status=Subscription.Status.PENDING).update(
+            status=subscription, updated_at=now, **started
+        )
 
 
 def _post_capture(payment: Payment, order: Order, fees: list[PlatformFee], earnings_kind: str) -> None:
@@ -385,7 +398,7 @@ def _notify_capture(
     notify_many(messages)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # as payment_mark_received
 def payment_mark_failed(
     payment: Payment,
     *,
@@ -429,13 +442,7 @@ def payment_mark_failed(
         order.status = Order.Status.PAYMENT_FAILED
         order.save(update_fields=["status", "updated_at"])
         order.fees.update(status=PlatformFee.Status.REFUNDED, updated_at=now)
-        lines = order.lines.all()
-        Booking.objects.filter(lines__in=lines, status=Booking.Status.PENDING).update(
-            status=Booking.Status.CANCELLED, updated_at=now
-        )
-        Subscription.objects.filter(lines__in=lines, status=Subscription.Status.PENDING).update(
-            status=Subscription.Status.CANCELLED, updated_at=now
-        )
+        _settle_pending_lines(order, now, booking=Booking.Status.CANCELLED, subscription=Subscription.Status.CANCELLED)
     if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
         return Outcome.processed(f"payment failed; order already {order.get_status_display().lower()}")
     buyer = order.buyer
