@@ -86,14 +86,6 @@ def _validate(postings: Sequence[Posting]) -> None:
         raise UnbalancedTransaction(f"Debits and credits differ: {unbalanced}.")
 
 
-def _existing(key: str, fingerprint: str) -> LedgerTransaction:
-    found = LedgerTransaction.objects.get(idempotency_key=key)
-    if found.fingerprint != fingerprint:
-        raise IdempotencyConflict(f"Idempotency key {key!r} was already used for different entries.")
-    return found
-
-
-@transaction.atomic
 def ledger_post(
     *,
     kind: str,
@@ -113,10 +105,40 @@ def ledger_post(
     to commit, then finds it). Cached balances are then locked in account-id order (so
     concurrent posts cannot deadlock each other) and updated in one statement. A creator
     balance that would go negative raises InsufficientFunds, and this function's savepoint
-    takes the transaction row back with everything else.
+    takes the transaction row back with everything else. Only a post that takes money out of
+    a creator's account can be refused that way; any other post runs in the caller's
+    transaction without a savepoint (two round trips fewer for every payment captured).
     """
     _validate(postings)
     fingerprint = _fingerprint(kind, postings)
+    with transaction.atomic(savepoint=_may_overdraw(postings)):
+        txn, created = _post(kind, idempotency_key, fingerprint, postings, memo, payment, payout, deposit, posted_by)
+    # Raised here, outside the block: without a savepoint an error raised inside would doom
+    # the caller's transaction, and this one wrote nothing.
+    if not created and txn.fingerprint != fingerprint:
+        raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for different entries.")
+    return txn, created
+
+
+def _may_overdraw(postings: Sequence[Posting]) -> bool:
+    return any(
+        p.account.kind in LedgerAccount.CREATOR_KINDS and signed_on_normal_side(p.account, p.direction, p.amount) < 0
+        for p in postings
+    )
+
+
+def _post(
+    kind: str,
+    idempotency_key: str,
+    fingerprint: str,
+    postings: Sequence[Posting],
+    memo: str,
+    payment: object | None,
+    payout: Payout | None,
+    deposit: Deposit | None,
+    posted_by: object | None,
+) -> tuple[LedgerTransaction, bool]:
+    """Write the transaction, or return the one already under its key (unchanged, and False)."""
     txn = insert_on_conflict(
         LedgerTransaction(
             kind=kind,
@@ -131,7 +153,7 @@ def ledger_post(
         on_conflict="ON CONFLICT (idempotency_key) DO NOTHING",
     )
     if txn is None:
-        return _existing(idempotency_key, fingerprint), False
+        return LedgerTransaction.objects.get(idempotency_key=idempotency_key), False
 
     deltas: dict[int, Decimal] = defaultdict(Decimal)
     accounts = {p.account.pk: p.account for p in postings}

@@ -4,8 +4,17 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
-from revenue.ledger import IdempotencyConflict, account_book, credit, debit, ledger_audit, ledger_post
+from revenue.ledger import (
+    IdempotencyConflict,
+    InsufficientFunds,
+    account_book,
+    credit,
+    debit,
+    ledger_audit,
+    ledger_post,
+)
 from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction
 from tests.factories import CreatorFactory
 
@@ -110,6 +119,34 @@ def test_it_raises_when_a_key_is_reused_with_different_amounts():
     with pytest.raises(IdempotencyConflict):
         _adjust(creator, Decimal("2600.00"))
     assert LedgerAccount.objects.get(creator=creator, kind=Kind.CREATOR_AVAILABLE).balance == Decimal("2500.00")
+
+
+@pytest.mark.django_db
+def test_a_post_that_only_adds_to_creators_takes_no_savepoint_of_its_own():
+    creator = CreatorFactory()
+    _book(creator)
+    with CaptureQueriesContext(connection) as queries:
+        _adjust(creator, Decimal("2500.00"))
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+
+
+@pytest.mark.django_db
+def test_a_refused_withdrawal_takes_its_rows_back_and_leaves_the_callers_transaction_usable():
+    creator = CreatorFactory()
+    _adjust(creator, Decimal("1000.00"))
+    book = _book(creator)
+    with pytest.raises(InsufficientFunds):
+        ledger_post(
+            kind=TxnKind.ADJUSTMENT,
+            idempotency_key="adj-too-much",
+            postings=[
+                debit(book.creator(creator.pk, Kind.CREATOR_AVAILABLE), Decimal("1000.01")),
+                credit(book.platform(Kind.SUSPENSE), Decimal("1000.01")),
+            ],
+        )
+    # The test's own transaction goes on: the savepoint took the refused post back, row and all.
+    assert not LedgerTransaction.objects.filter(idempotency_key="adj-too-much").exists()
+    assert LedgerAccount.objects.get(creator=creator, kind=Kind.CREATOR_AVAILABLE).balance == Decimal("1000.00")
 
 
 @pytest.mark.django_db
