@@ -55,6 +55,8 @@ def _configure_environment() -> None:
     os.environ["DATABASE_URL"] = _bench_database_url()
     os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
     os.environ["DEBUG"] = "false"
+    # Persistent connections for the whole bench, so that CpuMeter sees every backend's work.
+    os.environ["DB_CONN_MAX_AGE"] = "3600"
     os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-never-used-elsewhere")
     os.environ["SECURE_SSL_REDIRECT"] = "false"
     os.environ["CLICKPESA_CHECKSUM_KEY"] = CHECKSUM_KEY
@@ -186,11 +188,74 @@ class Server:
 # ---- load ---------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far; 0 when it is gone or not ours to read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """Where a run's CPU went: gunicorn's processes, the PostgreSQL backends serving them, commits.
+
+    Read from /proc (Linux, with the database on this machine, as the bench runs it): the
+    sum of each process's CPU time and PostgreSQL's commit counter, before and after a run.
+    """
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    def _web_pids(self) -> list[int]:
+        master = self.server.process.pid
+        children = Path(f"/proc/{master}/task/{master}/children")
+        return [master, *(int(pid) for pid in children.read_text().split())] if children.exists() else [master]
+
+    def snapshot(self) -> dict:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            backends = [pid for (pid,) in cursor.fetchall()]
+            cursor.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+            (commits,) = cursor.fetchone()
+        return {
+            "web": {pid: _cpu_seconds(pid) for pid in self._web_pids()},
+            "database": {pid: _cpu_seconds(pid) for pid in backends},
+            "commits": commits,
+        }
+
+    @staticmethod
+    def per_request(before: dict, after: dict, requests: int) -> dict[str, float]:
+        """CPU milliseconds (web, database) and commits per request between two snapshots.
+
+        Per process: a process that started during the run counts from zero; one that ended
+        during it is missed (the bench keeps its connections for the whole run to avoid that).
+        """
+        if not requests:
+            return {}
+
+        def spent(side: str) -> float:
+            return sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items())
+
+        return {
+            "web_cpu_ms": spent("web") * 1000 / requests,
+            "db_cpu_ms": spent("database") * 1000 / requests,
+            # The meter's own two reads commit too; negligible against thousands of requests.
+            "commits": (after["commits"] - before["commits"]) / requests,
+        }
+
+
 def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, concurrency: int, seconds: float) -> dict:
     """Send ``requests`` from a separate load-generator process; return its summary."""
     request_file = RESULTS / f"{name}.jsonl"
     out_file = RESULTS / f"{name}.result.json"
     data.write_requests(request_file, requests)
+    meter = CpuMeter(server)
+    # pg_stat_database lags its backends by up to PGSTAT_MIN_INTERVAL (1 s), before and after.
+    time.sleep(1.1)
+    before = meter.snapshot()
     subprocess.run(
         [
             sys.executable,
@@ -203,6 +268,8 @@ def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, con
         ],
         check=True,
     )
+    time.sleep(1.1)
+    after = meter.snapshot()
     report = json.loads(out_file.read_text(encoding="utf-8"))
     results = report["results"]
     latencies = [r["ms"] for r in results]
@@ -220,6 +287,7 @@ def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, con
         "errors": len(errors),
         "error_kinds": dict(Counter(f"{r['status']} {r['answer']}" for r in errors).most_common(5)),
         "answers": dict(Counter(r["answer"] for r in results)),
+        **CpuMeter.per_request(before, after, len(results)),
         "results": results,
     }
 
@@ -229,6 +297,48 @@ def _summary(run: dict) -> dict:
 
 
 # ---- scenarios ------------------------------------------------------------------------------
+
+
+def delivery_cost(people: data.People, count: int = 1000) -> dict:
+    """What one delivery costs, one at a time, in this process: statements, Python and database CPU.
+
+    Django's test client runs the same middleware, view and pipeline as gunicorn, without the
+    HTTP server and without concurrency, so the figures hardly vary from run to run. The
+    statements are those sent through a cursor (BEGIN and COMMIT are not); the database CPU
+    is this connection's backend's, from /proc.
+    """
+    from django.test import Client
+
+    client = Client()
+    executed: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        executed.append(sql)
+        return execute(sql, params, many, context)
+
+    costs = {}
+    for name, path, seed in (("baseline", f"/{BASELINE_PATH}", 7), ("webhook", data.PAYMENTS_PATH, 8)):
+        pool = data.orders_in_bulk(people, count + 51, seed=seed)
+        bodies = [data.payment_received_body(p, CHECKSUM_KEY, serial=i) for i, p in enumerate(pool)]
+        for body in bodies[:50]:  # warm up: imports, caches, the connection
+            client.post(path, body, content_type="application/json")
+        executed.clear()
+        with connection.execute_wrapper(record):
+            client.post(path, bodies[50], content_type="application/json")
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (backend,) = cursor.fetchone()
+        database, python, wall = _cpu_seconds(backend), time.process_time(), time.perf_counter()
+        answers = Counter(client.post(path, body, content_type="application/json").status_code for body in bodies[51:])
+        costs[name] = {
+            "requests": count,
+            "statements": len(executed),
+            "python_cpu_ms": (time.process_time() - python) * 1000 / count,
+            "db_cpu_ms": (_cpu_seconds(backend) - database) * 1000 / count,
+            "wall_ms": (time.perf_counter() - wall) * 1000 / count,
+            "answers": dict(answers),
+        }
+    return costs
 
 
 def scenario_webhooks(server: Server, people: data.People, seconds: float) -> dict:
@@ -452,6 +562,8 @@ def main() -> int:
             if "webhooks" in scenarios:
                 print("webhook throughput", flush=True)
                 report["webhooks"] = scenario_webhooks(server, people, seconds)
+                print("cost of one delivery", flush=True)
+                report["delivery_cost"] = delivery_cost(people)
             if "storm" in scenarios:
                 print("duplicate storm", flush=True)
                 report["storm"] = scenario_storm(server, people)

@@ -28,14 +28,16 @@ def _throughput(report: dict) -> list[str]:
     lines = [
         "### 1. Webhook throughput (PAYMENT RECEIVED, two-creator orders)",
         "",
-        "| run | connections | requests | req/s | p50 ms | p95 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | connections | requests | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| web CPU ms/req | database CPU ms/req | commits/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, run in runs.items():
         label = "baseline view (7 statements)" if name.startswith("baseline") else "full webhook pipeline"
         lines.append(
             f"| {label} | {run['concurrency']} | {run['sent']} | {run['rps']:.0f} | {_ms(run['p50'])} | "
-            f"{_ms(run['p95'])} | {_ms(run['p99'])} | {run['errors']} |"
+            f"{_ms(run['p95'])} | {_ms(run['p99'])} | {run['errors']} | {_ms(run.get('web_cpu_ms', 0))} | "
+            f"{_ms(run.get('db_cpu_ms', 0))} | {run.get('commits', 0):.1f} |"
         )
     lines.append("")
     for concurrency in (16, 64):
@@ -49,6 +51,40 @@ def _throughput(report: dict) -> list[str]:
             lines.append(line)
         if hook and hook["sent"] < hook["offered"] and hook["elapsed"] < report["seconds"] - 1:
             lines.append(f"  - the {concurrency}-connection run used every prepared order before its time was up")
+    return [*lines, "", *_delivery_cost(report)]
+
+
+def _delivery_cost(report: dict) -> list[str]:
+    costs = report.get("delivery_cost")
+    if not costs:
+        return []
+    lines = [
+        f"One delivery at a time, in-process ({costs['webhook']['requests']} each through Django's test client, "
+        "no HTTP server; statements without BEGIN and COMMIT):",
+        "",
+        "| run | SQL statements | Python CPU ms | database CPU ms | wall ms | answers |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, cost in costs.items():
+        label = "baseline view" if name == "baseline" else "full webhook pipeline"
+        answers = ", ".join(f"{status}: {n}" for status, n in sorted(cost["answers"].items()))
+        lines.append(
+            f"| {label} | {cost['statements']} | {_ms(cost['python_cpu_ms'])} | {_ms(cost['db_cpu_ms'])} | "
+            f"{_ms(cost['wall_ms'])} | {answers} |"
+        )
+    base, hook = costs.get("baseline"), costs.get("webhook")
+    if base and hook:
+        # What 1.3x the baseline's rate would allow per delivery, on the CPU both share.
+        budget = (base["python_cpu_ms"] + base["db_cpu_ms"]) / 1.3
+        lines += [
+            "",
+            f"- CPU per delivery: pipeline {_ms(hook['python_cpu_ms'] + hook['db_cpu_ms'])} ms, baseline "
+            f"{_ms(base['python_cpu_ms'] + base['db_cpu_ms'])} ms; 1.3x the baseline's rate leaves the pipeline "
+            f"{_ms(budget)} ms, less than its database work alone ({_ms(hook['db_cpu_ms'])} ms)"
+            if hook["db_cpu_ms"] > budget
+            else f"- CPU per delivery: pipeline {_ms(hook['python_cpu_ms'] + hook['db_cpu_ms'])} ms, baseline "
+            f"{_ms(base['python_cpu_ms'] + base['db_cpu_ms'])} ms; 1.3x the baseline's rate allows {_ms(budget)} ms",
+        ]
     return [*lines, ""]
 
 
