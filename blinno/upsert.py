@@ -1,8 +1,8 @@
 """``INSERT ... ON CONFLICT`` for model instances, which Django's ORM cannot say with RETURNING.
 
 Used where a unique index is the arbiter of a race (the webhook inbox, the ledger's
-idempotency keys, the notification outbox): one statement both tries the insert and learns what is there, instead of a
-SELECT, a savepoint, the INSERT and a caught IntegrityError.
+idempotency keys, the notification outbox): one statement both tries the insert and learns
+what is there, instead of a SELECT, a savepoint, the INSERT and a caught IntegrityError.
 """
 
 from __future__ import annotations
