@@ -303,9 +303,10 @@ def delivery_cost(people: data.People, count: int = 1000) -> dict:
     """What one delivery costs, one at a time, in this process: statements, Python and database CPU.
 
     Django's test client runs the same middleware, view and pipeline as gunicorn, without the
-    HTTP server and without concurrency, so the figures hardly vary from run to run. The
-    statements are those sent through a cursor (BEGIN and COMMIT are not); the database CPU
-    is this connection's backend's, from /proc.
+    HTTP server and without concurrency, so the figures vary much less than under load. The
+    Python CPU includes the test client's own work (for both); the statements are those sent
+    through a cursor (BEGIN and COMMIT are not); the database CPU is this connection's
+    backend's, from /proc.
     """
     from django.test import Client
 
