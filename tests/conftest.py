@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from celery._state import _set_task_join_will_block
 from django.db import connection
 
 from blinno.celery import app as celery_app
@@ -19,6 +20,10 @@ def celery_in_process():
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+    # An eager task forbids result.get() while it runs by setting a process-wide flag and
+    # restoring it after; eager tasks in concurrent threads (run_concurrently) interleave the
+    # save and the restore and can leave it set, failing a later test's .get().
+    _set_task_join_will_block(False)
 
 
 @pytest.fixture(autouse=True)
