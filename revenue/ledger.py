@@ -112,12 +112,28 @@ def ledger_post(
     _validate(postings)
     fingerprint = _fingerprint(kind, postings)
     with transaction.atomic(savepoint=_may_overdraw(postings)):
-        txn, created = _post(kind, idempotency_key, fingerprint, postings, memo, payment, payout, deposit, posted_by)
-    # Raised here, outside the block: without a savepoint an error raised inside would doom
-    # the caller's transaction, and this one wrote nothing.
-    if not created and txn.fingerprint != fingerprint:
+        txn = insert_on_conflict(
+            LedgerTransaction(
+                kind=kind,
+                idempotency_key=idempotency_key,
+                fingerprint=fingerprint,
+                payment=payment,
+                payout=payout,
+                deposit=deposit,
+                memo=memo[:500],
+                posted_by=posted_by,
+            ),
+            on_conflict="ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        if txn is not None:
+            _apply(txn, postings)
+            return txn, True
+    # The key was used before. Outside the block: without a savepoint an error raised inside it would doom the
+    # caller's transaction, and a repeated key wrote nothing.
+    found = LedgerTransaction.objects.get(idempotency_key=idempotency_key)
+    if found.fingerprint != fingerprint:
         raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for different entries.")
-    return txn, created
+    return found, False
 
 
 def _may_overdraw(postings: Sequence[Posting]) -> bool:
@@ -127,34 +143,8 @@ def _may_overdraw(postings: Sequence[Posting]) -> bool:
     )
 
 
-def _post(
-    kind: str,
-    idempotency_key: str,
-    fingerprint: str,
-    postings: Sequence[Posting],
-    memo: str,
-    payment: object | None,
-    payout: Payout | None,
-    deposit: Deposit | None,
-    posted_by: object | None,
-) -> tuple[LedgerTransaction, bool]:
-    """Write the transaction, or return the one already under its key (unchanged, and False)."""
-    txn = insert_on_conflict(
-        LedgerTransaction(
-            kind=kind,
-            idempotency_key=idempotency_key,
-            fingerprint=fingerprint,
-            payment=payment,
-            payout=payout,
-            deposit=deposit,
-            memo=memo[:500],
-            posted_by=posted_by,
-        ),
-        on_conflict="ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    if txn is None:
-        return LedgerTransaction.objects.get(idempotency_key=idempotency_key), False
-
+def _apply(txn: LedgerTransaction, postings: Sequence[Posting]) -> None:
+    """Write a new transaction's entries and move the cached balances (InsufficientFunds before the first entry)."""
     deltas: dict[int, Decimal] = defaultdict(Decimal)
     accounts = {p.account.pk: p.account for p in postings}
     for p in postings:
@@ -177,7 +167,6 @@ def _post(
         LedgerAccount.objects.filter(pk__in=deltas).update(
             balance=F("balance") + Case(*(When(pk=pk, then=delta) for pk, delta in deltas.items()))
         )
-    return txn, True
 
 
 class AccountBook:
