@@ -76,14 +76,16 @@ def _delivery_cost(report: dict) -> list[str]:
     if base and hook:
         # What 1.3x the baseline's rate would allow per delivery, on the CPU both share.
         budget = (base["python_cpu_ms"] + base["db_cpu_ms"]) / 1.3
+        verdict = (
+            f"less than its database work alone ({_ms(hook['db_cpu_ms'])} ms)"
+            if hook["db_cpu_ms"] > budget
+            else f"{_ms(budget - hook['db_cpu_ms'])} ms of it for Python"
+        )
         lines += [
             "",
             f"- CPU per delivery: pipeline {_ms(hook['python_cpu_ms'] + hook['db_cpu_ms'])} ms, baseline "
             f"{_ms(base['python_cpu_ms'] + base['db_cpu_ms'])} ms; 1.3x the baseline's rate leaves the pipeline "
-            f"{_ms(budget)} ms, less than its database work alone ({_ms(hook['db_cpu_ms'])} ms)"
-            if hook["db_cpu_ms"] > budget
-            else f"- CPU per delivery: pipeline {_ms(hook['python_cpu_ms'] + hook['db_cpu_ms'])} ms, baseline "
-            f"{_ms(base['python_cpu_ms'] + base['db_cpu_ms'])} ms; 1.3x the baseline's rate allows {_ms(budget)} ms",
+            f"{_ms(budget)} ms, {verdict}",
         ]
     return [*lines, ""]
 
