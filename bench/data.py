@@ -24,11 +24,12 @@ from django.db import transaction
 
 from accounts.models import User
 from clickpesa.checksum import sign
-from payments.models import Order, OrderLine, Payment, TransactionType
-from payments.services import LineSpec, new_reference, order_create, payment_start
+from core.references import new_reference
+from payments.models import Order, OrderLine, Payment
+from payments.services import LineSpec, order_create, payment_start
 from revenue.fees import platform_fee_quote, processing_fee
 from revenue.ledger import account_book
-from revenue.models import LedgerAccount, PayoutMethod, PlatformFee
+from revenue.models import LedgerAccount, PayoutMethod, PlatformFee, TransactionType
 
 CURRENCY = "TZS"
 PAYMENTS_PATH = "/api/payments/webhook"

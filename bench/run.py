@@ -434,7 +434,7 @@ def scenario_payouts(server: Server, people: data.People) -> dict:
     from django.test import override_settings
 
     from clickpesa.client import ClickPesaClient
-    from clickpesa.simulator import PAYOUTS_WEBHOOK_PATH, ClickPesaSimulator
+    from devtools.simulator import PAYOUTS_WEBHOOK_PATH, ClickPesaSimulator
     from payments.services import payment_mark_received
     from revenue.models import Payout
     from revenue.services import payout_request
@@ -490,8 +490,8 @@ def scenario_payouts(server: Server, people: data.People) -> dict:
 
 
 def _single_creator_orders(people: data.People) -> list:
-    from payments.models import TransactionType
     from payments.services import LineSpec, order_create, payment_start
+    from revenue.models import TransactionType
 
     rng = random.Random(3)
     payments = []

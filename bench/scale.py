@@ -37,10 +37,10 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.types.json import Jsonb
 
 from accounts.models import User
-from payments.models import Order, Payment, TransactionType
+from payments.models import Order, Payment
 from revenue.fees import platform_fee_quote, processing_fee
 from revenue.ledger import account_book
-from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout, PlatformFee
+from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout, PlatformFee, TransactionType
 
 from .table import percentile
 

@@ -40,12 +40,15 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "axes",
     "import_export",
+    "core",
     "accounts",
     "clickpesa",
     "payments",
     "revenue",
     "notifications",
     "monitoring",
+    "backoffice",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -122,7 +125,7 @@ AXES_COOLOFF_TIME = 1  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 # The client address by the project's one trusted-proxy rule (django-ipware is not installed,
 # so AXES_IPWARE_* settings would be ignored and every login behind a proxy would share its address).
-AXES_CLIENT_IP_CALLABLE = "clickpesa.receiver.client_address"
+AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
 AXES_RESET_ON_SUCCESS = True
 
 # Admin exports (django-import-export): a cell must never run as a spreadsheet formula.
@@ -190,7 +193,8 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-retry-sweep": {"task": "clickpesa.tasks.webhook_events_retry_sweep", "schedule": 120.0},
     "earnings-release": {"task": "revenue.tasks.earnings_release_due", "schedule": crontab(minute=5)},
     "payouts-submit-sweep": {"task": "revenue.tasks.payouts_submit_sweep", "schedule": 60.0},
-    "clickpesa-poll": {"task": "clickpesa.tasks.clickpesa_poll", "schedule": 300.0},
+    "payments-poll": {"task": "payments.tasks.payments_poll", "schedule": 300.0},
+    "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
 }

@@ -1,23 +1,30 @@
-"""The webhook inbox in the back-office: read-only events, bodies pretty-printed, and replay."""
+"""The webhook inbox in the back-office: read-only events, bodies pretty-printed, and replay.
+
+Also what domain admins use to show ClickPesa's side of a row: its events, and Support's
+"Re-query ClickPesa" action.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.utils import quote
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
-from payments.models import Payment
-from revenue.admin_base import ReadOnlyAdmin, apply_each, tell
-from revenue.admin_filters import DateRangeFilter
-from revenue.models import Deposit, Payout
+from core.admin_base import REFUSALS_SHOWN, ReadOnlyAdmin, apply_each, tell
+from core.admin_filters import DateRangeFilter
+from core.errors import BlinnoError
 
+from . import registry
+from .inbox import replay
 from .models import WebhookEvent
-from .receiver import webhook_event_replay
+from .polling import PollResult
 
 
 def _pre(text: str) -> str:
@@ -100,24 +107,15 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="our record")
     def our_record(self, event: WebhookEvent) -> str:
-        if not event.order_reference:
-            return "—"
-        found = (
-            ("payout", Payout.objects.filter(reference=event.order_reference).values_list("pk", flat=True).first()),
-            ("payment", Payment.objects.filter(reference=event.order_reference).values_list("pk", flat=True).first()),
-            ("deposit", Deposit.objects.filter(reference=event.order_reference).values_list("pk", flat=True).first()),
-        )
-        urls = {
-            "payout": "admin:revenue_payout_change",
-            "payment": "admin:payments_payment_change",
-            "deposit": "admin:revenue_deposit_change",
-        }
-        for kind, pk in found:
-            if pk is not None:
-                return format_html(
-                    '<a href="{}">{} {}</a>', reverse(urls[kind], args=[pk]), kind, event.order_reference
-                )
-        return "none with this reference"
+        subject = registry.find_subject(event.order_reference) if event.order_reference else None
+        if subject is None:
+            return "none with this reference" if event.order_reference else "—"
+        meta = subject._meta
+        try:
+            url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[quote(subject.pk)])
+        except NoReverseMatch:
+            return str(subject)
+        return format_html('<a href="{}">{} {}</a>', url, meta.verbose_name, event.order_reference)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("clickpesa.replay_webhookevent")
@@ -129,7 +127,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
             self,
             request,
             queryset.order_by("id"),
-            lambda event: webhook_event_replay(event, by=request.user),
+            lambda event: replay(event, by=request.user),
             log_message=lambda event, processing: (
                 f"Replayed: now {processing.event.status}" + (" (processing failed again)" if processing.failed else "")
             ),
@@ -143,3 +141,50 @@ class WebhookEventAdmin(ReadOnlyAdmin):
                 "Now: " + ", ".join(f"{count} {status}" for status, count in sorted(now.items())),
                 messages.INFO,
             )
+
+
+def webhook_events_for(request: HttpRequest, reference: str) -> list[WebhookEvent] | None:
+    """The events of an orderReference, oldest first, for users who may see them (else ``None``).
+
+    Shown on a payment's or payout's page by templates/admin/includes/webhook_events.html.
+    """
+    if not request.user.has_perm("clickpesa.view_webhookevent"):
+        return None
+    return list(
+        WebhookEvent.objects.filter(order_reference=reference)
+        .defer("body", "headers", "traceback")
+        .order_by("received_at", "id")
+    )
+
+
+def requery_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    queryset: QuerySet,
+    requery: Callable[..., PollResult],
+    noun: str,
+) -> None:
+    """Support's "Re-query ClickPesa" for payouts and payments alike: ask about each row, apply
+    the answer as a webhook would, and say what ClickPesa said (up to a limit).
+
+    A question ClickPesa never answered is a refusal; any answer is a success.
+    """
+
+    def ask(obj: Model) -> PollResult:
+        result = requery(obj, by=request.user)
+        if result.error:
+            raise BlinnoError(f"{result.reference}: {result.detail}", code="query_failed")
+        return result
+
+    report = apply_each(
+        modeladmin,
+        request,
+        queryset.order_by("id"),
+        ask,
+        log_message=lambda obj, result: f"Re-queried ClickPesa: {result.detail}",
+        reasons={"query_failed": "ClickPesa did not answer"},
+    )
+    tell(modeladmin, request, report, noun, "re-queried", spell_out_refusals=True)
+    for obj in report.done[:REFUSALS_SHOWN]:
+        result = report.results[obj.pk]
+        modeladmin.message_user(request, f"{result.reference}: {result.detail}", messages.INFO)

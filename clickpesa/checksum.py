@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import math
-import re
-from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import models
+
+from .jsonwire import canonical_json, js_key_order, js_number
 
 __all__ = [
     "EXCLUDED_FIELDS",
     "ChecksumMethod",
     "ChecksumResult",
     "UnverifiableChecksum",
-    "canonical_json",
     "compute",
     "sign",
     "verify",
@@ -38,10 +36,6 @@ __all__ = [
 
 EXCLUDED_FIELDS = frozenset({"checksum", "checksumMethod"})
 """Top-level fields that are never part of the signed content."""
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-_ARRAY_INDEX = re.compile(r"0|[1-9][0-9]*")
-_MAX_ARRAY_INDEX = 2**32 - 2
 
 
 class ChecksumMethod(models.TextChoices):
@@ -65,110 +59,6 @@ class UnverifiableChecksum(ValueError):
     """The legacy method was asked to cover a nested object or array, which it cannot define."""
 
 
-def _js_number(value: float) -> str:
-    """Format a float as JavaScript's ``Number.prototype.toString`` (and so JSON.stringify) does.
-
-    Integral values print without ``.0``; exponent notation is used only below 1e-6 or from
-    1e21 up, as in JavaScript. NaN and the infinities become ``null``, as JSON.stringify does.
-    """
-    if not math.isfinite(value):
-        return "null"
-    if value == 0:
-        return "0"
-    # repr() gives the shortest digit string that round-trips, the same digits JavaScript picks.
-    sign, digit_tuple, exponent = Decimal(repr(value)).as_tuple()
-    digits = "".join(map(str, digit_tuple)).rstrip("0")
-    exponent += len(digit_tuple) - len(digits)
-    k = len(digits)
-    n = exponent + k
-    if k <= n <= 21:
-        text = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        text = f"{digits[:n]}.{digits[n:]}"
-    elif -6 < n <= 0:
-        text = "0." + "0" * (-n) + digits
-    else:
-        mantissa = digits[0] + (f".{digits[1:]}" if k > 1 else "")
-        text = f"{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
-    return ("-" if sign else "") + text
-
-
-def _js_string(value: str) -> str:
-    """Quote a string as JSON.stringify does: non-ASCII kept, lone surrogates escaped."""
-    quoted = json.dumps(value, ensure_ascii=False)
-    # JSON.stringify escapes unpaired surrogates (they cannot be encoded as UTF-8 otherwise).
-    return _LONE_SURROGATE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
-
-
-def _js_key_order(keys: Iterable[str]) -> list[str]:
-    """Order keys as ``JSON.stringify`` emits an object built from ``Object.keys(o).sort()``.
-
-    JavaScript sorts strings by UTF-16 code units, and any object lists array-index keys
-    ("0", "7", "42") first in numeric order, whatever order they were inserted in.
-    """
-    index_keys: list[str] = []
-    other_keys: list[str] = []
-    for key in keys:
-        if not isinstance(key, str):
-            raise TypeError(f"object keys must be strings, not {type(key).__name__}")
-        if _ARRAY_INDEX.fullmatch(key) and int(key) <= _MAX_ARRAY_INDEX:
-            index_keys.append(key)
-        else:
-            other_keys.append(key)
-    index_keys.sort(key=int)
-    other_keys.sort(key=lambda key: key.encode("utf-16-be", "surrogatepass"))
-    return index_keys + other_keys
-
-
-def _serialise(value: Any, out: list[str]) -> None:
-    if value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, str):
-        out.append(_js_string(value))
-    elif isinstance(value, int):
-        out.append(str(int(value)))
-    elif isinstance(value, float):
-        out.append(_js_number(value))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for position, key in enumerate(_js_key_order(value.keys())):
-            if position:
-                out.append(",")
-            out.append(_js_string(key))
-            out.append(":")
-            _serialise(value[key], out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for position, item in enumerate(value):
-            if position:
-                out.append(",")
-            _serialise(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"cannot serialise {type(value).__name__} into a checksum")
-
-
-def canonical_json(obj: Any) -> str:
-    """Serialise ``obj`` as ClickPesa's canonical JSON.
-
-    Object keys are sorted at every depth (arrays keep their order) and the output is compact
-    JSON identical to JavaScript's ``JSON.stringify`` of the sorted object: no whitespace,
-    non-ASCII characters and ``/`` left as they are. For string keys and string/int/bool/null
-    values this equals ``json.dumps(sorted_obj, separators=(",", ":"), ensure_ascii=False)``.
-    Floats print as JavaScript prints them (``1.0`` -> ``1``), so output is deterministic.
-
-    Raises ``TypeError`` for keys that are not strings and for values JSON cannot hold.
-    """
-    out: list[str] = []
-    _serialise(obj, out)
-    return "".join(out)
-
-
 def _legacy_string(key: str, value: Any) -> str:
     """Convert a top-level value as JavaScript's ``String()`` does, for the legacy method."""
     if value is None:
@@ -186,7 +76,7 @@ def _legacy_string(key: str, value: Any) -> str:
             return "NaN"
         if math.isinf(value):
             return "Infinity" if value > 0 else "-Infinity"
-        return _js_number(value)
+        return js_number(value)
     if isinstance(value, Mapping | list | tuple):
         raise UnverifiableChecksum(f"legacy checksum cannot cover the nested value of {key!r}")
     raise TypeError(f"cannot use {type(value).__name__} in a legacy checksum")
@@ -202,7 +92,7 @@ def _normalise_method(method: str) -> ChecksumMethod:
 def _signed_content(payload: Mapping[str, Any], method: ChecksumMethod) -> str:
     content = {key: value for key, value in payload.items() if key not in EXCLUDED_FIELDS}
     if method == ChecksumMethod.LEGACY:
-        return "".join(_legacy_string(key, content[key]) for key in _js_key_order(content.keys()))
+        return "".join(_legacy_string(key, content[key]) for key in js_key_order(content.keys()))
     return canonical_json(content)
 
 

@@ -18,46 +18,37 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, TypeVar
 
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.utils.dateparse import parse_date, parse_datetime
 
-from blinno.exceptions import BlinnoError
-from clickpesa import checksum
-from clickpesa.payloads import GatewayStatus, normalize_status, parse_money
+from core.errors import BlinnoError
 
-__all__ = [
-    "AccountBalance",
-    "AuthFailed",
-    "BadResponse",
-    "ClickPesaClient",
-    "ClickPesaError",
-    "ConnectionFailed",
-    "CoolDown",
-    "GatewayPayment",
-    "GatewayPayout",
-    "InsufficientBalance",
-    "InvalidRequest",
-    "NotFound",
-    "PaymentMethodAvailability",
-    "PayoutPreview",
-    "RateLimited",
-    "ReferenceAlreadyUsed",
-    "ServerError",
-    "Statement",
-    "StatementRow",
-    "Timeout",
-    "UssdPushPreview",
-    "amount_text",
-    "encode_json",
-]
+from . import checksum
+from .jsonwire import encode_json
+from .payloads import (
+    AccountBalance,
+    PayloadError,
+    PaymentData,
+    PayoutData,
+    PayoutPreview,
+    Statement,
+    UssdPushPreview,
+    parse_balance,
+    parse_money,
+    parse_payment,
+    parse_payout,
+    parse_payout_preview,
+    parse_statement,
+    parse_ussd_push_preview,
+)
 
 _COOL_DOWN = re.compile(r"retry after (\d+) seconds?", re.IGNORECASE)
 _INSUFFICIENT_BALANCE = re.compile(r"insufficient balance", re.IGNORECASE)
@@ -67,6 +58,45 @@ _BODY_CHARS = 2000
 # the others look for the token it stores.
 _LOCK_SLACK_SECONDS = 2.0
 _LOCK_POLL_SECONDS = 0.05
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BankPayout:
+    """What a bank payout (or its preview) sends; ``transfer_type`` is ``ACH`` or ``RTGS``."""
+
+    amount: Decimal
+    account_number: str
+    account_name: str
+    bic: str
+    transfer_type: str
+    currency: str
+    account_currency: str
+    order_reference: str
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "amount": _checked_amount(self.amount),
+            "accountNumber": self.account_number,
+            "accountName": self.account_name,
+            "bic": self.bic,
+            "transferType": self.transfer_type,
+            "currency": self.currency,
+            "accountCurrency": self.account_currency,
+            "orderReference": self.order_reference,
+        }
+
+
+def session(client: ClickPesaClient | None) -> AbstractContextManager[ClickPesaClient]:
+    """The caller's client, left open for its next call, or a new one, closed after this use."""
+    return nullcontext(client) if client is not None else ClickPesaClient()
+
+
+def credentials_configured() -> bool:
+    """True when ClickPesa API credentials are configured: without them nothing is sent."""
+    return bool(settings.CLICKPESA_CLIENT_ID and settings.CLICKPESA_API_KEY)
 
 
 # ---- errors ----------------------------------------------------------------------------
@@ -176,162 +206,6 @@ class BadResponse(ClickPesaError):
     transient = True
 
 
-# ---- typed answers ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PaymentMethodAvailability:
-    """One mobile-money operator in a USSD-push preview."""
-
-    name: str
-    status: str
-    fee: Decimal | None
-
-
-@dataclass(frozen=True)
-class UssdPushPreview:
-    """The answer to a USSD-push preview: which operators can take the payment."""
-
-    methods: tuple[PaymentMethodAvailability, ...]
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-    @property
-    def available(self) -> bool:
-        return any(method.status.upper() == "AVAILABLE" for method in self.methods)
-
-
-@dataclass(frozen=True)
-class GatewayPayment:
-    """A payment as ClickPesa reports it (USSD-push start or payment query)."""
-
-    id: str
-    order_reference: str
-    status: GatewayStatus | None
-    raw_status: str
-    amount: Decimal | None
-    currency: str
-    channel: str
-    payment_reference: str
-    message: str
-    phone_number: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class PayoutPreview:
-    """The answer to a payout preview. ``amount`` includes ``fee`` when the merchant bears it."""
-
-    amount: Decimal | None
-    fee: Decimal | None
-    balance: Decimal | None
-    channel_provider: str
-    fee_bearer: str
-    receiver_name: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class GatewayPayout:
-    """A payout as ClickPesa reports it (create or query). ``amount`` includes ``fee``."""
-
-    id: str
-    order_reference: str
-    status: GatewayStatus | None
-    raw_status: str
-    amount: Decimal | None
-    fee: Decimal | None
-    currency: str
-    channel: str
-    channel_provider: str
-    created_at: datetime | None
-    updated_at: datetime | None
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class AccountBalance:
-    """The merchant's balance at ClickPesa in one currency."""
-
-    currency: str
-    balance: Decimal
-
-
-@dataclass(frozen=True)
-class StatementRow:
-    """One movement of the merchant's ClickPesa balance. ``entry`` is ``Credit`` or ``Debit``."""
-
-    id: str
-    order_reference: str
-    date: datetime | None
-    description: str
-    entry: str
-    amount: Decimal
-    currency: str
-    balance: Decimal | None
-    type: str
-    raw: dict[str, Any] = field(repr=False, compare=False)
-
-
-@dataclass(frozen=True)
-class Statement:
-    """An account statement: the period's totals (when ClickPesa sends them) and its rows."""
-
-    currency: str
-    opening_balance: Decimal | None
-    closing_balance: Decimal | None
-    total_credits: Decimal | None
-    total_debits: Decimal | None
-    rows: tuple[StatementRow, ...]
-
-
-# ---- wire format -----------------------------------------------------------------------
-
-
-def _number_literal(value: Decimal) -> str:
-    """The shortest exact JSON number for ``value`` (``51180.00`` -> ``51180``, ``12.50`` -> ``12.5``)."""
-    if not value.is_finite():
-        raise ValueError(f"{value} is not a JSON number")
-    return format(value.normalize(), "f")
-
-
-def _write_json(value: Any, out: list[str]) -> None:
-    if isinstance(value, Decimal):
-        out.append(_number_literal(value))
-    elif isinstance(value, Mapping):
-        out.append("{")
-        for position, (key, item) in enumerate(value.items()):
-            if position:
-                out.append(",")
-            out.append(json.dumps(str(key), ensure_ascii=False))
-            out.append(":")
-            _write_json(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for position, item in enumerate(value):
-            if position:
-                out.append(",")
-            _write_json(item, out)
-        out.append("]")
-    elif isinstance(value, float):
-        raise TypeError("floats are not written: money travels as Decimal")
-    else:
-        out.append(json.dumps(value, ensure_ascii=False))
-
-
-def encode_json(value: Any) -> bytes:
-    """Serialise ``value`` as compact UTF-8 JSON, each ``Decimal`` as its exact number literal.
-
-    The standard encoder cannot write a ``Decimal`` without going through a float; this writes
-    the decimal digits themselves. A ``float`` raises ``TypeError``: money never travels as one.
-    """
-    out: list[str] = []
-    _write_json(value, out)
-    return "".join(out).encode("utf-8")
-
-
 def amount_text(value: Decimal) -> str:
     """An amount as ClickPesa's string fields carry it: ``"25000"``, or ``"12500.50"`` with cents."""
     if value == value.to_integral_value():
@@ -344,44 +218,6 @@ def _checked_amount(value: Decimal | int | str) -> Decimal:
     if isinstance(value, float):
         raise TypeError("amounts must be Decimal, int or str, never float")
     return parse_money(value, "amount")
-
-
-def _text(value: object) -> str:
-    if value is None or isinstance(value, bool):
-        return ""
-    return str(value).strip()
-
-
-def _decimal(value: object, name: str) -> Decimal | None:
-    """A number or numeric string from an answer as an exact ``Decimal``; ``None`` when absent."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise BadResponse(f"ClickPesa sent an invalid {name}: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise BadResponse(f"ClickPesa sent an invalid {name}: {value!r}") from None
-    if not amount.is_finite():
-        raise BadResponse(f"ClickPesa sent an invalid {name}: {value!r}")
-    return amount
-
-
-def _timestamp(value: object) -> datetime | None:
-    """An ISO date-time (or date) from an answer, aware (UTC when it has no offset); else ``None``.
-
-    Lenient on purpose: an odd timestamp must not hide a payout's status (``raw`` keeps it).
-    """
-    text = _text(value)
-    try:
-        moment = parse_datetime(text)
-        if moment is None and (day := parse_date(text)):
-            moment = datetime(day.year, day.month, day.day)
-    except ValueError:
-        return None
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _objects(answer: Any, what: str) -> list[Mapping[str, Any]]:
@@ -398,73 +234,12 @@ def _object(answer: Any, what: str) -> Mapping[str, Any]:
     return answer
 
 
-def _payment(data: Mapping[str, Any]) -> GatewayPayment:
-    raw_status = _text(data.get("status"))
-    customer = data.get("customer") if isinstance(data.get("customer"), Mapping) else {}
-    return GatewayPayment(
-        id=_text(data.get("id")),
-        order_reference=_text(data.get("orderReference")),
-        status=normalize_status(raw_status),
-        raw_status=raw_status,
-        amount=_decimal(data.get("collectedAmount", data.get("amount")), "collectedAmount"),
-        currency=_text(data.get("collectedCurrency", data.get("currency"))).upper(),
-        channel=_text(data.get("channel")),
-        payment_reference=_text(data.get("paymentReference")),
-        message=_text(data.get("message")),
-        phone_number=_text(data.get("paymentPhoneNumber") or customer.get("customerPhoneNumber")),
-        created_at=_timestamp(data.get("createdAt")),
-        updated_at=_timestamp(data.get("updatedAt")),
-        raw=dict(data),
-    )
-
-
-def _payout(data: Mapping[str, Any]) -> GatewayPayout:
-    raw_status = _text(data.get("status"))
-    return GatewayPayout(
-        id=_text(data.get("id")),
-        order_reference=_text(data.get("orderReference")),
-        status=normalize_status(raw_status),
-        raw_status=raw_status,
-        amount=_decimal(data.get("amount"), "amount"),
-        fee=_decimal(data.get("fee"), "fee"),
-        currency=_text(data.get("currency")).upper(),
-        channel=_text(data.get("channel")),
-        channel_provider=_text(data.get("channelProvider")),
-        created_at=_timestamp(data.get("createdAt")),
-        updated_at=_timestamp(data.get("updatedAt")),
-        raw=dict(data),
-    )
-
-
-def _payout_preview(data: Mapping[str, Any]) -> PayoutPreview:
-    receiver = data.get("receiver") if isinstance(data.get("receiver"), Mapping) else {}
-    return PayoutPreview(
-        amount=_decimal(data.get("amount"), "amount"),
-        fee=_decimal(data.get("fee"), "fee"),
-        balance=_decimal(data.get("balance"), "balance"),
-        channel_provider=_text(data.get("channelProvider")),
-        fee_bearer=_text(data.get("payoutFeeBearer")),
-        receiver_name=_text(receiver.get("accountName")),
-        raw=dict(data),
-    )
-
-
-def _statement_row(data: Mapping[str, Any]) -> StatementRow:
-    amount = _decimal(data.get("amount"), "statement amount")
-    if amount is None:
-        raise BadResponse("ClickPesa sent a statement row without an amount")
-    return StatementRow(
-        id=_text(data.get("id")),
-        order_reference=_text(data.get("orderReference")),
-        date=_timestamp(data.get("date")),
-        description=_text(data.get("description")),
-        entry=_text(data.get("entry")),
-        amount=amount,
-        currency=_text(data.get("currency")).upper(),
-        balance=_decimal(data.get("balance"), "statement balance"),
-        type=_text(data.get("type")),
-        raw=dict(data),
-    )
+def _read(parse: Callable[[Mapping[str, Any]], T], data: Mapping[str, Any], what: str) -> T:
+    """Parse one object of an answer; an object that does not parse is a ``BadResponse``."""
+    try:
+        return parse(data)
+    except PayloadError as exc:
+        raise BadResponse(f"ClickPesa's {what} answer is unusable: {exc}") from None
 
 
 def _error_message(response: requests.Response) -> str:
@@ -630,10 +405,8 @@ class ClickPesaClient:
         if not self._checksum_key:
             return encode_json(fields)
         # ClickPesa checks the checksum over the parsed body, where an amount is a JavaScript
-        # number: sign exactly what it will read back (amounts have at most 14 significant
-        # digits, so a double holds them exactly).
-        as_read = json.loads(encode_json(fields))
-        return encode_json({**fields, "checksum": checksum.compute(as_read, self._checksum_key)})
+        # number; canonical JSON writes a Decimal as JavaScript prints that number.
+        return encode_json({**fields, "checksum": checksum.compute(fields, self._checksum_key)})
 
     def _call(
         self,
@@ -662,38 +435,22 @@ class ClickPesaClient:
         self, *, amount: Decimal | int | str, currency: str, order_reference: str, phone_number: str
     ) -> UssdPushPreview:
         """POST /payments/preview-ussd-push-request: can this phone pay this amount now?"""
-        answer = _object(
-            self._call(
-                "POST",
-                "/payments/preview-ussd-push-request",
-                fields=self._ussd_fields(
-                    amount=amount, currency=currency, order_reference=order_reference, phone_number=phone_number
-                ),
-            ),
-            "USSD-push preview",
+        fields = self._ussd_fields(
+            amount=amount, currency=currency, order_reference=order_reference, phone_number=phone_number
         )
-        methods = answer.get("activeMethods") or []
-        return UssdPushPreview(
-            methods=tuple(
-                PaymentMethodAvailability(
-                    name=_text(method.get("name")),
-                    status=_text(method.get("status")),
-                    fee=_decimal(method.get("fee"), "fee"),
-                )
-                for method in _objects(methods, "USSD-push preview")
-            ),
-            raw=dict(answer),
-        )
+        answer = _object(self._call("POST", "/payments/preview-ussd-push-request", fields=fields), "USSD-push preview")
+        return _read(parse_ussd_push_preview, answer, "USSD-push preview")
 
     def initiate_ussd_push(
         self, *, amount: Decimal | int | str, currency: str, order_reference: str, phone_number: str
-    ) -> GatewayPayment:
+    ) -> PaymentData:
         """POST /payments/initiate-ussd-push-request: ask the phone's owner to approve the payment."""
         fields = self._ussd_fields(
             amount=amount, currency=currency, order_reference=order_reference, phone_number=phone_number
         )
-        answer = self._call("POST", "/payments/initiate-ussd-push-request", fields=fields)
-        return _payment(_object(answer, "USSD-push"))
+        answer = _object(self._call("POST", "/payments/initiate-ussd-push-request", fields=fields), "USSD-push")
+        # The answer names the payment by its id; the reference is the one we sent.
+        return _read(parse_payment, {"orderReference": order_reference, **answer}, "USSD-push")
 
     @staticmethod
     def _ussd_fields(
@@ -706,13 +463,13 @@ class ClickPesaClient:
             "phoneNumber": phone_number,
         }
 
-    def query_payment(self, *, order_reference: str) -> list[GatewayPayment]:
+    def query_payment(self, *, order_reference: str) -> list[PaymentData]:
         """GET /payments/{orderReference}: every payment ClickPesa holds for it; empty when unknown."""
         try:
             answer = self._call("GET", f"/payments/{_path_segment(order_reference)}")
         except NotFound:
             return []
-        return [_payment(item) for item in _objects(answer, "payment query")]
+        return [_read(parse_payment, item, "payment query") for item in _objects(answer, "payment query")]
 
     # -- payouts -------------------------------------------------------------------------
 
@@ -723,18 +480,18 @@ class ClickPesaClient:
         fields = self._mobile_fields(
             amount=amount, phone_number=phone_number, currency=currency, order_reference=order_reference
         )
-        answer = self._call("POST", "/payouts/preview-mobile-money-payout", fields=fields)
-        return _payout_preview(_object(answer, "payout preview"))
+        answer = _object(self._call("POST", "/payouts/preview-mobile-money-payout", fields=fields), "payout preview")
+        return _read(parse_payout_preview, answer, "payout preview")
 
     def create_mobile_money_payout(
         self, *, amount: Decimal | int | str, phone_number: str, currency: str, order_reference: str
-    ) -> GatewayPayout:
+    ) -> PayoutData:
         """POST /payouts/create-mobile-money-payout: send money to a mobile wallet."""
         fields = self._mobile_fields(
             amount=amount, phone_number=phone_number, currency=currency, order_reference=order_reference
         )
-        answer = self._call("POST", "/payouts/create-mobile-money-payout", fields=fields)
-        return _payout(_object(answer, "create payout"))
+        answer = _object(self._call("POST", "/payouts/create-mobile-money-payout", fields=fields), "create payout")
+        return _read(parse_payout, {"orderReference": order_reference, **answer}, "create payout")
 
     @staticmethod
     def _mobile_fields(
@@ -747,119 +504,40 @@ class ClickPesaClient:
             "orderReference": order_reference,
         }
 
-    def preview_bank_payout(
-        self,
-        *,
-        amount: Decimal | int | str,
-        account_number: str,
-        account_name: str,
-        bic: str,
-        transfer_type: str,
-        currency: str,
-        account_currency: str,
-        order_reference: str,
-    ) -> PayoutPreview:
+    def preview_bank_payout(self, request: BankPayout) -> PayoutPreview:
         """POST /payouts/preview-bank-payout: the fee and whether the balance covers it."""
-        fields = self._bank_fields(
-            amount=amount,
-            account_number=account_number,
-            account_name=account_name,
-            bic=bic,
-            transfer_type=transfer_type,
-            currency=currency,
-            account_currency=account_currency,
-            order_reference=order_reference,
-        )
-        answer = self._call("POST", "/payouts/preview-bank-payout", fields=fields)
-        return _payout_preview(_object(answer, "payout preview"))
+        answer = self._call("POST", "/payouts/preview-bank-payout", fields=request.fields())
+        return _read(parse_payout_preview, _object(answer, "payout preview"), "payout preview")
 
-    def create_bank_payout(
-        self,
-        *,
-        amount: Decimal | int | str,
-        account_number: str,
-        account_name: str,
-        bic: str,
-        transfer_type: str,
-        currency: str,
-        account_currency: str,
-        order_reference: str,
-    ) -> GatewayPayout:
-        """POST /payouts/create-bank-payout: send money to a bank account (``ACH`` or ``RTGS``)."""
-        fields = self._bank_fields(
-            amount=amount,
-            account_number=account_number,
-            account_name=account_name,
-            bic=bic,
-            transfer_type=transfer_type,
-            currency=currency,
-            account_currency=account_currency,
-            order_reference=order_reference,
-        )
-        answer = self._call("POST", "/payouts/create-bank-payout", fields=fields)
-        return _payout(_object(answer, "create payout"))
+    def create_bank_payout(self, request: BankPayout) -> PayoutData:
+        """POST /payouts/create-bank-payout: send money to a bank account."""
+        answer = _object(self._call("POST", "/payouts/create-bank-payout", fields=request.fields()), "create payout")
+        return _read(parse_payout, {"orderReference": request.order_reference, **answer}, "create payout")
 
-    @staticmethod
-    def _bank_fields(
-        *,
-        amount: Decimal | int | str,
-        account_number: str,
-        account_name: str,
-        bic: str,
-        transfer_type: str,
-        currency: str,
-        account_currency: str,
-        order_reference: str,
-    ) -> dict[str, Any]:
-        return {
-            "amount": _checked_amount(amount),
-            "accountNumber": account_number,
-            "accountName": account_name,
-            "bic": bic,
-            "transferType": transfer_type,
-            "currency": currency,
-            "accountCurrency": account_currency,
-            "orderReference": order_reference,
-        }
-
-    def query_payout(self, *, order_reference: str) -> list[GatewayPayout]:
+    def query_payout(self, *, order_reference: str) -> list[PayoutData]:
         """GET /payouts/{orderReference}: every payout ClickPesa holds for it; empty when unknown."""
         try:
             answer = self._call("GET", f"/payouts/{_path_segment(order_reference)}")
         except NotFound:
             return []
-        return [_payout(item) for item in _objects(answer, "payout query")]
+        return [_read(parse_payout, item, "payout query") for item in _objects(answer, "payout query")]
 
     # -- account -------------------------------------------------------------------------
 
     def balance(self) -> list[AccountBalance]:
         """GET /account/balance: the merchant's balance in each currency."""
-        balances = []
-        for item in _objects(self._call("GET", "/account/balance"), "balance"):
-            amount = _decimal(item.get("balance"), "balance")
-            if amount is None:
-                raise BadResponse("ClickPesa's balance answer has no balance")
-            balances.append(AccountBalance(currency=_text(item.get("currency")).upper(), balance=amount))
-        return balances
+        return [
+            _read(parse_balance, item, "balance") for item in _objects(self._call("GET", "/account/balance"), "balance")
+        ]
 
     def statement(self, *, currency: str, start_date: date, end_date: date) -> Statement:
         """GET /account/statement for ``currency`` between two dates, both included."""
         params = {"currency": currency, "startDate": start_date.isoformat(), "endDate": end_date.isoformat()}
         answer = self._call("GET", "/account/statement", params=params)
-        # Documented as {accountDetails, transactions}; a bare array of rows is read as rows only.
-        details: Mapping[str, Any] = {}
-        rows: Any = answer
-        if isinstance(answer, Mapping):
-            details = answer.get("accountDetails") if isinstance(answer.get("accountDetails"), Mapping) else {}
-            rows = answer.get("transactions") or []
-        return Statement(
-            currency=_text(details.get("currency")).upper() or currency,
-            opening_balance=_decimal(details.get("openingBalance"), "openingBalance"),
-            closing_balance=_decimal(details.get("closingBalance"), "closingBalance"),
-            total_credits=_decimal(details.get("totalCredits"), "totalCredits"),
-            total_debits=_decimal(details.get("totalDebits"), "totalDebits"),
-            rows=tuple(_statement_row(row) for row in _objects(rows, "statement")),
-        )
+        try:
+            return parse_statement(answer, currency=currency)
+        except PayloadError as exc:
+            raise BadResponse(f"ClickPesa's statement answer is unusable: {exc}") from None
 
 
 def _path_segment(order_reference: str) -> str:

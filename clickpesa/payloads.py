@@ -1,8 +1,9 @@
-"""Parsing of ClickPesa webhook bodies into small, validated value objects.
+"""ClickPesa's objects as typed values: one parser per object, for webhooks and API answers alike.
 
 Nothing here touches the database or the network. Every rejection is a :class:`PayloadError`
-whose message is short, specific and safe to return to the sender. Strings are returned as
-received (trimmed); bounding them for storage is the model layer's job.
+whose message is short, specific and safe to return to the sender (the API client turns it
+into ``BadResponse``). Strings are returned as received (trimmed); bounding them for storage
+is the model layer's job. docs/clickpesa.md describes the shapes.
 """
 
 from __future__ import annotations
@@ -12,31 +13,23 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import models
+from django.utils.dateparse import parse_date, parse_datetime
 
-from clickpesa.checksum import EXCLUDED_FIELDS, canonical_json
+from .checksum import EXCLUDED_FIELDS
+from .jsonwire import canonical_json
 
-__all__ = [
-    "MAX_INTEGER_DIGITS",
-    "MAX_NESTING",
-    "DepositData",
-    "Envelope",
-    "GatewayStatus",
-    "PayloadError",
-    "PaymentData",
-    "PayoutData",
-    "dedupe_key",
-    "normalize_status",
-    "parse_deposit",
-    "parse_envelope",
-    "parse_money",
-    "parse_payment",
-    "parse_payout",
-]
+PAYMENT_RECEIVED = "PAYMENT RECEIVED"
+PAYMENT_FAILED = "PAYMENT FAILED"
+PAYOUT_INITIATED = "PAYOUT INITIATED"
+PAYOUT_REFUNDED = "PAYOUT REFUNDED"
+PAYOUT_REVERSED = "PAYOUT REVERSED"
+DEPOSIT_RECEIVED = "DEPOSIT RECEIVED"
 
 MAX_INTEGER_DIGITS = 12
 """Amounts with more integer digits than this are rejected as absurd."""
@@ -307,9 +300,42 @@ def dedupe_key(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
 
 
+def _timestamp(value: object) -> datetime | None:
+    """An ISO date-time (or date) as an aware datetime (UTC when it has no offset); else ``None``.
+
+    Lenient on purpose: an odd timestamp must not hide a status (``raw`` keeps it).
+    """
+    text = _text(value) or ""
+    try:
+        moment = parse_datetime(text)
+        if moment is None and (day := parse_date(text)):
+            moment = datetime(day.year, day.month, day.day)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _signed_decimal(value: object, name: str) -> Decimal | None:
+    """A number or numeric string as an exact ``Decimal`` of any sign (balances); ``None`` when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise PayloadError(f"invalid {name} {_shown(value)}")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PayloadError(f"invalid {name} {_shown(value)}") from None
+    if not amount.is_finite():
+        raise PayloadError(f"invalid {name} {_shown(value)}")
+    return amount
+
+
 @dataclass(frozen=True)
 class PaymentData:
-    """The ``data`` of a ``PAYMENT RECEIVED`` or ``PAYMENT FAILED`` webhook."""
+    """A payment: the ``data`` of a ``PAYMENT RECEIVED``/``PAYMENT FAILED`` webhook, or one item of
+    a payment query or USSD-push answer. ``raw`` is the object as ClickPesa sent it."""
 
     order_reference: str
     gateway_id: str | None
@@ -323,17 +349,25 @@ class PaymentData:
     customer_name: str | None
     customer_email: str | None
     customer_phone: str | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def last_changed(self) -> datetime | None:
+        return self.updated_at or self.created_at
 
 
 def parse_payment(data: Mapping[str, Any]) -> PaymentData:
-    """Read a payment webhook's ``data``, in the current or the older documented shape.
+    """Read a payment, in the current or the older documented shape.
 
     Current fields win over old ones: ``id`` over ``paymentId``, ``collectedAmount`` over
     ``amount``, ``collectedCurrency`` over ``currency``, and ``customer{customerName,
-    customerEmail, customerPhoneNumber}`` over ``customer{name, email, phone}``. The amount is
-    ``None`` when absent (``PAYMENT FAILED`` carries none); the currency is upper-cased.
-    ``raw_status`` is the status as sent (``""`` when absent) and ``status`` its normalised
-    form. Raises :class:`PayloadError` for a missing ``orderReference`` or an invalid amount.
+    customerEmail, customerPhoneNumber}`` over ``customer{name, email, phone}`` (a query's
+    ``paymentPhoneNumber`` last). The amount is ``None`` when absent (``PAYMENT FAILED``
+    carries none); the currency is upper-cased. ``raw_status`` is the status as sent (``""``
+    when absent) and ``status`` its normalised form. Raises :class:`PayloadError` for a
+    missing ``orderReference`` or an invalid amount.
     """
     customer = _mapping(data.get("customer"))
     raw_status = _text(data.get("status")) or ""
@@ -349,13 +383,18 @@ def parse_payment(data: Mapping[str, Any]) -> PaymentData:
         message=_text(data.get("message")),
         customer_name=_text(_first(customer, "customerName", "name")[1]),
         customer_email=_text(_first(customer, "customerEmail", "email")[1]),
-        customer_phone=_text(_first(customer, "customerPhoneNumber", "phone")[1]),
+        customer_phone=_text(_first(customer, "customerPhoneNumber", "phone")[1])
+        or _text(data.get("paymentPhoneNumber")),
+        created_at=_timestamp(data.get("createdAt")),
+        updated_at=_timestamp(data.get("updatedAt")),
+        raw=dict(data),
     )
 
 
 @dataclass(frozen=True)
 class PayoutData:
-    """The ``data`` of a ``PAYOUT INITIATED``, ``PAYOUT REFUNDED`` or ``PAYOUT REVERSED`` webhook."""
+    """A payout: the ``data`` of a ``PAYOUT ...`` webhook, or a create or query answer.
+    ``amount`` includes ``fee`` when the merchant bears it; ``raw`` is the object as sent."""
 
     order_reference: str
     gateway_id: str | None
@@ -369,6 +408,13 @@ class PayoutData:
     reason: str | None
     returned_at: str | None
     reversed_with_fee: bool | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def last_changed(self) -> datetime | None:
+        return self.updated_at or self.created_at
 
 
 def _flag(value: object) -> bool | None:
@@ -380,15 +426,14 @@ def _flag(value: object) -> bool | None:
 
 
 def parse_payout(data: Mapping[str, Any]) -> PayoutData:
-    """Read a payout webhook's ``data``.
+    """Read a payout.
 
-    ``amount`` (which includes the fee when the merchant bears it) must be positive when
-    present; ``fee`` may be zero. ``reason`` is ``refund.message``, else ``reverse.message``,
-    else ``data.message`` (``notes`` is our own description of the payout, not a reason).
-    ``returned_at`` is ``refund.refundedAt`` or ``reverse.reversedAt`` as sent, and
-    ``reversed_with_fee`` is ``reverse.reversedWithFee`` (a boolean or the words true/false),
-    ``None`` when absent. Raises :class:`PayloadError` for a missing ``orderReference`` or an
-    invalid amount or fee.
+    ``amount`` must be positive when present; ``fee`` may be zero. ``reason`` is
+    ``refund.message``, else ``reverse.message``, else ``data.message`` (``notes`` is our own
+    description of the payout, not a reason). ``returned_at`` is ``refund.refundedAt`` or
+    ``reverse.reversedAt`` as sent, and ``reversed_with_fee`` is ``reverse.reversedWithFee``
+    (a boolean or the words true/false), ``None`` when absent. Raises :class:`PayloadError`
+    for a missing ``orderReference`` or an invalid amount or fee.
     """
     refund = _mapping(data.get("refund"))
     reverse = _mapping(data.get("reverse"))
@@ -406,6 +451,9 @@ def parse_payout(data: Mapping[str, Any]) -> PayoutData:
         reason=_text(refund.get("message")) or _text(reverse.get("message")) or _text(data.get("message")),
         returned_at=_text(refund.get("refundedAt")) or _text(reverse.get("reversedAt")),
         reversed_with_fee=_flag(reverse.get("reversedWithFee")),
+        created_at=_timestamp(data.get("createdAt")),
+        updated_at=_timestamp(data.get("updatedAt")),
+        raw=dict(data),
     )
 
 
@@ -438,3 +486,145 @@ def parse_deposit(data: Mapping[str, Any]) -> DepositData:
     if currency is None:
         raise PayloadError("missing 'depositCurrency'")
     return DepositData(reference=reference, gateway_id=gateway_id, amount=amount, currency=currency)
+
+
+@dataclass(frozen=True)
+class PaymentMethodAvailability:
+    """One mobile-money operator in a USSD-push preview."""
+
+    name: str
+    status: str
+    fee: Decimal | None
+
+
+@dataclass(frozen=True)
+class UssdPushPreview:
+    """The answer to a USSD-push preview: which operators can take the payment."""
+
+    methods: tuple[PaymentMethodAvailability, ...]
+
+    @property
+    def available(self) -> bool:
+        return any(method.status.upper() == "AVAILABLE" for method in self.methods)
+
+
+def parse_ussd_push_preview(data: Mapping[str, Any]) -> UssdPushPreview:
+    """Read a USSD-push preview answer (``activeMethods``)."""
+    methods = data.get("activeMethods") or []
+    if not isinstance(methods, list) or not all(isinstance(method, Mapping) for method in methods):
+        raise PayloadError("invalid 'activeMethods'")
+    return UssdPushPreview(
+        methods=tuple(
+            PaymentMethodAvailability(
+                name=_text(method.get("name")) or "",
+                status=_text(method.get("status")) or "",
+                fee=_signed_decimal(method.get("fee"), "fee"),
+            )
+            for method in methods
+        )
+    )
+
+
+@dataclass(frozen=True)
+class PayoutPreview:
+    """The answer to a payout preview. ``amount`` includes ``fee`` when the merchant bears it."""
+
+    amount: Decimal | None
+    fee: Decimal | None
+    balance: Decimal | None
+    channel_provider: str
+    fee_bearer: str
+    receiver_name: str
+
+
+def parse_payout_preview(data: Mapping[str, Any]) -> PayoutPreview:
+    """Read a payout preview answer (``receiver.accountName`` is the account holder's name)."""
+    receiver = _mapping(data.get("receiver"))
+    return PayoutPreview(
+        amount=_signed_decimal(data.get("amount"), "amount"),
+        fee=_signed_decimal(data.get("fee"), "fee"),
+        balance=_signed_decimal(data.get("balance"), "balance"),
+        channel_provider=_text(data.get("channelProvider")) or "",
+        fee_bearer=_text(data.get("payoutFeeBearer")) or "",
+        receiver_name=_text(receiver.get("accountName")) or "",
+    )
+
+
+@dataclass(frozen=True)
+class AccountBalance:
+    """The merchant's balance at ClickPesa in one currency."""
+
+    currency: str
+    balance: Decimal
+
+
+def parse_balance(data: Mapping[str, Any]) -> AccountBalance:
+    """Read one item of a balance answer."""
+    amount = _signed_decimal(data.get("balance"), "balance")
+    if amount is None:
+        raise PayloadError("missing 'balance'")
+    return AccountBalance(currency=(_text(data.get("currency")) or "").upper(), balance=amount)
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    """One movement of the merchant's ClickPesa balance. ``entry`` is ``Credit`` or ``Debit``."""
+
+    id: str
+    order_reference: str
+    date: datetime | None
+    description: str
+    entry: str
+    amount: Decimal
+    currency: str
+    balance: Decimal | None
+    type: str
+
+
+def parse_statement_row(data: Mapping[str, Any]) -> StatementRow:
+    """Read one statement row; amounts may be JSON numbers or strings."""
+    amount = _signed_decimal(data.get("amount"), "statement amount")
+    if amount is None:
+        raise PayloadError("a statement row has no amount")
+    return StatementRow(
+        id=_text(data.get("id")) or "",
+        order_reference=_text(data.get("orderReference")) or "",
+        date=_timestamp(data.get("date")),
+        description=_text(data.get("description")) or "",
+        entry=_text(data.get("entry")) or "",
+        amount=amount,
+        currency=(_text(data.get("currency")) or "").upper(),
+        balance=_signed_decimal(data.get("balance"), "statement balance"),
+        type=_text(data.get("type")) or "",
+    )
+
+
+@dataclass(frozen=True)
+class Statement:
+    """An account statement: the period's totals (when ClickPesa sends them) and its rows."""
+
+    currency: str
+    opening_balance: Decimal | None
+    closing_balance: Decimal | None
+    total_credits: Decimal | None
+    total_debits: Decimal | None
+    rows: tuple[StatementRow, ...]
+
+
+def parse_statement(answer: object, *, currency: str) -> Statement:
+    """Read a statement answer: ``{accountDetails, transactions}``, or a bare array of rows."""
+    details: Mapping[str, Any] = {}
+    rows: object = answer
+    if isinstance(answer, Mapping):
+        details = _mapping(answer.get("accountDetails"))
+        rows = answer.get("transactions") or []
+    if not isinstance(rows, list) or not all(isinstance(row, Mapping) for row in rows):
+        raise PayloadError("the statement's rows are not a list of objects")
+    return Statement(
+        currency=(_text(details.get("currency")) or "").upper() or currency,
+        opening_balance=_signed_decimal(details.get("openingBalance"), "openingBalance"),
+        closing_balance=_signed_decimal(details.get("closingBalance"), "closingBalance"),
+        total_credits=_signed_decimal(details.get("totalCredits"), "totalCredits"),
+        total_debits=_signed_decimal(details.get("totalDebits"), "totalDebits"),
+        rows=tuple(parse_statement_row(row) for row in rows),
+    )

@@ -3,9 +3,9 @@
 Each alert is a staff notification (``notify_staff``) whose dedupe key names the alert and a
 window, so a condition that lasts is announced once per window, not at every check:
 
-* DEAD webhook events (Support): each one once. The receiver alerts when an event dies, with
-  the key ``webhook-event:<id>:dead``; this check uses the same key, so it only fills in an
-  alert the receiver could not write, or one for a Support member who joined since.
+* DEAD webhook events (Support): each one once. The inbox alerts when an event dies (this app
+  listens with :func:`dead_event_alert`); the check uses the same key, so it only fills in an
+  alert the inbox could not write, or one for a Support member who joined since.
 * Webhook failure rate (Support): rejected or failed deliveries over
   ``MONITORING_WEBHOOK_FAILURE_RATE`` of those received in the last
   ``MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES`` (at least ``MONITORING_WEBHOOK_FAILURE_MIN_EVENTS``
@@ -31,10 +31,10 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
+from core.money import format_money
 from notifications.models import Notification
 from notifications.services import notify_staff
 from revenue.models import Payout
-from revenue.money import format_money
 
 logger = logging.getLogger(__name__)
 
@@ -81,21 +81,25 @@ def dead_events_check(*, now: datetime) -> int:
         .order_by("received_at")[:100]
     )
     for event in dead:
-        notify_staff(
-            kind=Notification.Kind.STAFF_ALERT,
-            # The receiver's own key: one alert per event, whichever writes it first.
-            dedupe_key=f"webhook-event:{event.pk}:dead",
-            group="Support",
-            context={
-                "title": f"Webhook event #{event.pk} failed {event.attempts} times and was given up",
-                "detail": (
-                    f"Event: {event.event_name or 'unknown'}; reference: {event.order_reference or 'none'}; "
-                    f"last error: {event.error.splitlines()[0] if event.error else 'none'}. "
-                    "Fix the cause, then replay the event from the admin."
-                ),
-            },
-        )
+        dead_event_alert(event)
     return len(dead)
+
+
+def dead_event_alert(event: WebhookEvent) -> None:
+    """Tell Support that an event was given up; once per event, whether the inbox or the check writes it."""
+    notify_staff(
+        kind=Notification.Kind.STAFF_ALERT,
+        dedupe_key=f"webhook-event:{event.pk}:dead",
+        group="Support",
+        context={
+            "title": f"Webhook event #{event.pk} failed {event.attempts} times and was given up",
+            "detail": (
+                f"Event: {event.event_name or 'unknown'}; reference: {event.order_reference or 'none'}; "
+                f"last error: {event.error.splitlines()[0] if event.error else 'none'}. "
+                "Fix the cause, then replay the event from the admin."
+            ),
+        },
+    )
 
 
 def webhook_failure_rate_check(*, now: datetime) -> tuple[float | None, bool]:

@@ -6,3 +6,10 @@ class MonitoringConfig(AppConfig):
 
     name = "monitoring"
     verbose_name = "Monitoring"
+
+    def ready(self) -> None:
+        from clickpesa import registry
+
+        from .alerts import dead_event_alert
+
+        registry.on_dead(dead_event_alert)

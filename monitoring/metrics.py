@@ -2,18 +2,14 @@
 
 Two kinds:
 
-* Counted in the process that sees them: webhook deliveries by endpoint, source, event and
-  outcome, and their processing time (:func:`webhook_observe`, called by the receiver once per
-  delivery). Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR`` (an empty
-  directory, cleared when the server starts): each worker then writes its values to files there
-  and every scrape sums them, whichever worker answers.
+* Counted in the process that sees them, where they are defined (webhook deliveries:
+  ``clickpesa.metrics``). Under gunicorn with several workers, set ``PROMETHEUS_MULTIPROC_DIR``
+  (an empty directory, cleared when the server starts): each worker then writes its values to
+  files there and every scrape sums them, whichever worker answers.
 * Read from the database at scrape time (:class:`DatabaseCollector`): the age of the oldest
   unfinished webhook event, pending notifications, payouts in flight and stuck, the ledger
   audit's last verdict. Nothing is stored, so every worker answers the same. A database that
   cannot be read gives ``blinno_database_up 0`` instead of a failed scrape.
-
-Label values are bounded: an event name outside the registered handlers (anyone can POST any
-name) is counted as ``other``.
 """
 
 from __future__ import annotations
@@ -22,56 +18,17 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, multiprocess
+from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
-if TYPE_CHECKING:
-    from clickpesa.models import WebhookEvent
-
 logger = logging.getLogger(__name__)
-
-WEBHOOKS = Counter(
-    "blinno_webhooks",
-    "Webhook deliveries (and poll answers) by endpoint, source, event and outcome",
-    ["endpoint", "source", "event", "outcome"],
-)
-WEBHOOK_DURATION = Histogram(
-    "blinno_webhook_duration_seconds",
-    "Time from receiving a delivery to answering it, by endpoint and source",
-    ["endpoint", "source"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
-)
-
-UNKNOWN_EVENT = "other"
-
-
-def webhook_outcome(http_status: int, answer: dict[str, Any]) -> str:
-    """The outcome label of an answer: the 200 answer's status, ``rejected`` (4xx) or ``failed`` (5xx)."""
-    if http_status >= 500:
-        return "failed"
-    if http_status >= 400:
-        return "rejected"
-    return str(answer.get("status") or "unknown")
-
-
-def webhook_observe(event: WebhookEvent, answer: tuple[int, dict[str, Any]], seconds: float) -> None:
-    """Count one answered delivery of ``event`` and its duration. Never raises: metrics must not fail a webhook."""
-    from clickpesa.handlers import registrations  # the registry is filled when the apps are ready
-
-    try:
-        name = event.event_name if event.event_name in registrations() else UNKNOWN_EVENT
-        WEBHOOKS.labels(event.endpoint, event.source, name, webhook_outcome(*answer)).inc()
-        WEBHOOK_DURATION.labels(event.endpoint, event.source).observe(seconds)
-    except Exception:
-        logger.exception("webhook event=%s could not be counted in the metrics", event.pk)
-
 
 class DatabaseCollector:
     """Gauges computed from the database on each scrape, in four indexed queries."""

@@ -6,9 +6,9 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from blinno.exceptions import BlinnoError
-from revenue.admin_base import ReadOnlyAdmin, apply_each, tell
-from revenue.admin_filters import DateRangeFilter
+from core.admin_base import ReadOnlyAdmin, apply_each, tell
+from core.admin_filters import DateRangeFilter
+from core.errors import BlinnoError
 
 from .models import Notification
 from .services import notification_resend

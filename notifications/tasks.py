@@ -1,16 +1,21 @@
-"""Celery tasks for the outbox: thin wrappers around notifications.services."""
+"""Celery tasks for the outbox: thin wrappers around notifications.delivery."""
+
+from __future__ import annotations
 
 import logging
 
 from celery import shared_task
 
-from . import services
+from . import delivery
 
 logger = logging.getLogger(__name__)
 
+ENQUEUE_BATCH = 100
+"""Notifications per Celery message: a webhook's three are one publish, a sweep's thousand ten."""
+
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def notification_deliver(self, notification_id: int) -> bool:
+def notification_deliver(self, notification_id: int) -> bool:  # type: ignore[no-untyped-def]
     """Send one notification; after a failure, run again when the row's backoff says it is due.
 
     The row counts attempts and turns FAILED at its limit, so retries end there (hence no
@@ -18,8 +23,8 @@ def notification_deliver(self, notification_id: int) -> bool:
     is picked up by `notifications_sweep`.
     """
     try:
-        return services.notification_send(notification_id)
-    except services.NotificationRetry as exc:
+        return delivery.notification_send(notification_id)
+    except delivery.NotificationRetry as exc:
         if self.request.is_eager:
             # In-process (no broker) a retry would run at once, ignoring the backoff: leave
             # the row PENDING for the sweeper instead.
@@ -38,8 +43,8 @@ def notification_deliver_many(notification_ids: list[int]) -> int:
     sent = 0
     for notification_id in notification_ids:
         try:
-            sent += services.notification_send(notification_id)
-        except services.NotificationRetry as exc:
+            sent += delivery.notification_send(notification_id)
+        except delivery.NotificationRetry as exc:
             if notification_deliver_many.request.is_eager:
                 continue  # in-process, as in notification_deliver: the sweeper retries it
             try:
@@ -53,4 +58,24 @@ def notification_deliver_many(notification_ids: list[int]) -> int:
 @shared_task
 def notifications_sweep() -> int:
     """Re-enqueue undelivered notifications and take back those of dead workers; run by Celery beat."""
-    return services.notifications_sweep()
+    due = delivery.notifications_sweep()
+    notifications_enqueue(due)
+    return len(due)
+
+
+def notifications_enqueue(notification_ids: list[int]) -> None:
+    """Enqueue delivery of the rows, :data:`ENQUEUE_BATCH` per message; never raises.
+
+    With the broker down it stops rather than wait out a timeout per batch: the rows stay
+    PENDING and the sweeper enqueues them when the broker is back.
+    """
+    for start in range(0, len(notification_ids), ENQUEUE_BATCH):
+        try:
+            notification_deliver_many.delay(notification_ids[start : start + ENQUEUE_BATCH])
+        except Exception:
+            logger.warning(
+                "broker unavailable: %d notification(s) not enqueued; the sweeper will send them",
+                len(notification_ids) - start,
+                exc_info=True,
+            )
+            return

@@ -1,6 +1,6 @@
 """What each notification says, in English and Swahili (locale/sw).
 
-Context values arrive formatted for people: amounts as "TZS 25,000" (revenue.money
+Context values arrive formatted for people: amounts as "TZS 25,000" (core.money
 .format_money), destinations masked; datetimes may be passed as they are and are shown in
 Tanzania's time. `render` is called inside translation.override.
 """
@@ -133,7 +133,7 @@ def _display(value: object) -> str:
         return date_format(value, DATE_FORMAT)
     if isinstance(value, Decimal | float):
         # A bare number would lose its currency; callers format amounts with format_money.
-        raise TypeError(f"amount {value!r} given without its currency; use revenue.money.format_money")
+        raise TypeError(f"amount {value!r} given without its currency; use core.money.format_money")
     return str(value)
 
 

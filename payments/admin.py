@@ -9,15 +9,12 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from revenue.admin_base import (
-    ReadOnlyAdmin,
-    ReadOnlyTabularInline,
-    events_and_journal,
-    requery_each,
-)
-from revenue.admin_filters import DateRangeFilter
+from clickpesa.admin import requery_each, webhook_events_for
+from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
+from core.admin_filters import DateRangeFilter
+from core.money import format_money
+from revenue.admin.common import journal_for
 from revenue.models import PlatformFee
-from revenue.money import format_money
 
 from .models import Booking, Order, OrderLine, Payment, Subscription
 from .services import payment_requery
@@ -121,10 +118,11 @@ class PaymentAdmin(ReadOnlyAdmin):
         """The payment, then the ClickPesa events for its reference and its ledger transactions."""
         payment = self.get_object(request, unquote(object_id))
         if payment is not None:
-            related = events_and_journal(
-                request, reference=payment.reference, transactions=payment.ledger_transactions.all()
-            )
-            extra_context = {**(extra_context or {}), **related}
+            extra_context = {
+                **(extra_context or {}),
+                "webhook_events": webhook_events_for(request, payment.reference),
+                "ledger_transactions": journal_for(request, payment.ledger_transactions.all()),
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
 

@@ -6,5 +6,6 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        # Registers the payment webhook handlers with clickpesa.handlers.
-        from . import webhooks  # noqa: F401
+        from . import webhooks
+
+        webhooks.register()

@@ -3,18 +3,8 @@
 from django.conf import settings
 from django.db import models
 
-from revenue.money import Currency, format_money, money_field
-
-
-class TransactionType(models.TextChoices):
-    """What a line sells; each type has its own platform fee rate (settings.PLATFORM_FEE_RATES)."""
-
-    MARKETPLACE = "MARKETPLACE", "Marketplace sale"
-    DIGITAL_PRODUCT = "DIGITAL_PRODUCT", "Digital product"
-    SERVICE_BOOKING = "SERVICE_BOOKING", "Service booking"
-    COMMISSION = "COMMISSION", "Commission"
-    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
-    TIP = "TIP", "Tip"
+from core.money import Currency, format_money, money_field
+from revenue.models import TransactionType
 
 
 class Booking(models.Model):
@@ -57,11 +47,21 @@ class Subscription(models.Model):
 
 
 class Order(models.Model):
+    """What a buyer pays for. Its status changes only in payments.services.order_transition."""
+
     class Status(models.TextChoices):
         PENDING = "PENDING"
         PAID = "PAID"
         PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
         CANCELLED = "CANCELLED"
+
+    # target -> the statuses it may be reached from.
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.PENDING: (Status.PAYMENT_FAILED,),  # a new payment attempt
+        Status.PAID: (Status.PENDING,),
+        Status.PAYMENT_FAILED: (Status.PENDING,),
+        Status.CANCELLED: (Status.PENDING, Status.PAYMENT_FAILED),
+    }
 
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -104,13 +104,24 @@ class OrderLine(models.Model):
 
 
 class Payment(models.Model):
-    """One attempt to collect an order through ClickPesa; a new attempt is a new Payment."""
+    """One attempt to collect an order through ClickPesa; a new attempt is a new Payment.
+
+    Its status changes only in payments.services.payment_transition.
+    """
 
     class Status(models.TextChoices):
         PENDING = "PENDING"
         COMPLETED = "COMPLETED"
         FAILED = "FAILED"
         NEEDS_REVIEW = "NEEDS_REVIEW", "Needs review"
+
+    # target -> the statuses it may be reached from (docs/architecture.md).
+    TRANSITIONS: dict[str, tuple[str, ...]] = {
+        Status.COMPLETED: (Status.PENDING,),
+        Status.FAILED: (Status.PENDING,),
+        # A late or conflicting report parks the payment for finance, whatever it was.
+        Status.NEEDS_REVIEW: (Status.PENDING, Status.COMPLETED, Status.FAILED),
+    }
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     reference = models.CharField(max_length=40, unique=True, help_text="ClickPesa orderReference")

@@ -1,10 +1,15 @@
-"""Orders and payments: building an order with its fees, starting a payment attempt."""
+"""Orders and payments: an order with its fees, payment attempts, and what ClickPesa reports of them.
+
+``payment_mark_received`` and ``payment_mark_failed`` are docs/architecture.md's handlers 1 and 2;
+``payment_event_apply`` applies a webhook's (or a poll's) typed data to the payment it names.
+A payment's and an order's status change only in :func:`payment_transition` and
+:func:`order_transition`, against their models' ``TRANSITIONS``. Money moves only through
+revenue.postings; fee rows are revenue.fees'.
+"""
 
 from __future__ import annotations
 
 import logging
-import secrets
-import string
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,38 +18,47 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.timezone import localtime
 
-from blinno.exceptions import BlinnoError
-from clickpesa.client import ClickPesaClient, ClickPesaError
-from clickpesa.outcome import Outcome
-from clickpesa.polling import PollResult, poll_payment
+from clickpesa.client import ClickPesaClient, ClickPesaError, credentials_configured
+from clickpesa.models import WebhookEvent
+from clickpesa.payloads import PAYMENT_FAILED, GatewayStatus, PaymentData
+from clickpesa.polling import PollResult
+from core.errors import BlinnoError
+from core.money import Currency, format_money, round_money
+from core.notes import append_note
+from core.references import new_reference
+from core.results import Result
 from notifications.models import Notification
 from notifications.services import Message, notify, notify_many, notify_staff
-from revenue.fees import platform_fee_quote, processing_fee
-from revenue.ledger import account_book, credit, debit, ledger_post
-from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
-from revenue.money import Currency, format_money, round_money
+from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
+from revenue.models import LedgerAccount, PlatformFee
+from revenue.postings import post_capture
 
 from .models import Booking, Order, OrderLine, Payment, Subscription
+from .polling import poll_payment
 
 logger = logging.getLogger(__name__)
 
-_REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
+SUCCESS_STATUSES = frozenset({GatewayStatus.SUCCESS, GatewayStatus.SETTLED})
+IN_PROGRESS_STATUSES = frozenset(
+    {GatewayStatus.PENDING, GatewayStatus.PROCESSING, GatewayStatus.ON_HOLD, GatewayStatus.AUTHORIZED}
+)
 
 
-def new_reference(prefix: str) -> str:
-    """A fresh ClickPesa orderReference: letters and digits only, unguessable, never reused."""
-    return prefix + "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(12))
+class PaymentError(BlinnoError):
+    code = "payment_refused"
 
 
 @dataclass(frozen=True)
 class LineSpec:
     """One line of an order to be created."""
 
-    creator: object
+    creator: AbstractBaseUser
     transaction_type: str
     amount: Decimal
     description: str = ""
@@ -53,7 +67,7 @@ class LineSpec:
 
 
 @transaction.atomic
-def order_create(buyer: object, *, lines: Iterable[LineSpec], currency: str = Currency.TZS) -> Order:
+def order_create(buyer: AbstractBaseUser, *, lines: Iterable[LineSpec], currency: str = Currency.TZS) -> Order:
     """Create a PENDING order, its lines and one PENDING fee row per creator and transaction type.
 
     The buyer pays the subtotal plus the processing fee; each creator earns their subtotal
@@ -85,27 +99,33 @@ def order_create(buyer: object, *, lines: Iterable[LineSpec], currency: str = Cu
         )
         for line in lines
     )
-
-    subtotals: dict[tuple[object, str], Decimal] = defaultdict(Decimal)
-    for line in lines:
-        subtotals[(line.creator, line.transaction_type)] += line.amount
-    fee_rows = []
-    for (creator, transaction_type), creator_subtotal in subtotals.items():
-        quote = platform_fee_quote(transaction_type, creator_subtotal, currency)
-        fee_rows.append(
-            PlatformFee(
-                order=order,
-                creator=creator,
-                transaction_type=transaction_type,
-                subtotal=creator_subtotal,
-                rate=quote.rate,
-                platform_fee=quote.platform_fee,
-                creator_amount=quote.creator_amount,
-                currency=currency,
-            )
-        )
-    PlatformFee.objects.bulk_create(fee_rows)
+    fees_open(
+        order.pk,
+        sales=[Sale(line.creator.pk, line.transaction_type, line.amount) for line in lines],
+        currency=currency,
+    )
     return order
+
+
+def order_transition(order: Order, target: str, *, now: datetime | None = None) -> bool:
+    """Move a locked order to ``target`` if ``Order.TRANSITIONS`` allows it; False (nothing changed) otherwise."""
+    if order.status not in Order.TRANSITIONS.get(target, ()):
+        return False
+    order.status = target
+    order.updated_at = now or timezone.now()
+    order.save(update_fields=["status", "updated_at"])
+    return True
+
+
+def payment_transition(payment: Payment, target: str, *, now: datetime, **fields: object) -> None:
+    """Move a locked payment to ``target`` with the fields that go with it; raises if the table forbids it."""
+    if payment.status not in Payment.TRANSITIONS.get(target, ()):
+        raise PaymentError(f"Payment {payment.reference} cannot go from {payment.status} to {target}.")
+    payment.status = target
+    payment.updated_at = now
+    for name, value in fields.items():
+        setattr(payment, name, value)
+    payment.save(update_fields=["status", "updated_at", *fields])
 
 
 def payment_start(order: Order, *, phone_number: str = "") -> Payment:
@@ -118,30 +138,24 @@ def payment_start(order: Order, *, phone_number: str = "") -> Payment:
     payment that was rolled back, so every payment ClickPesa collects is one we have.
     """
     with transaction.atomic():
-        payment = _payment_open(order, phone_number=phone_number)
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status not in (Order.Status.PENDING, Order.Status.PAYMENT_FAILED):
+            raise BlinnoError(
+                f"Order #{order.pk} is {order.get_status_display()}; it takes no payment.", code="order_closed"
+            )
+        if order_transition(order, Order.Status.PENDING):
+            fees_reopen(order.pk)
+        payment = Payment.objects.create(
+            order=order,
+            reference=new_reference("BLN"),
+            amount=order.total,
+            currency=order.currency,
+            phone_number=phone_number,
+        )
         if phone_number:
             transaction.on_commit(partial(payment_push, payment.pk), robust=True)
     payment.refresh_from_db()
     return payment
-
-
-def _payment_open(order: Order, *, phone_number: str) -> Payment:
-    order = Order.objects.select_for_update().get(pk=order.pk)
-    if order.status not in (Order.Status.PENDING, Order.Status.PAYMENT_FAILED):
-        raise BlinnoError(
-            f"Order #{order.pk} is {order.get_status_display()}; it takes no payment.", code="order_closed"
-        )
-    if order.status == Order.Status.PAYMENT_FAILED:
-        order.status = Order.Status.PENDING
-        order.save(update_fields=["status", "updated_at"])
-        order.fees.update(status=PlatformFee.Status.PENDING)
-    return Payment.objects.create(
-        order=order,
-        reference=new_reference("BLN"),
-        amount=order.total,
-        currency=order.currency,
-        phone_number=phone_number,
-    )
 
 
 def payment_push(payment_id: int) -> None:
@@ -157,7 +171,7 @@ def payment_push(payment_id: int) -> None:
     payment = Payment.objects.get(pk=payment_id)
     if payment.status != Payment.Status.PENDING or payment.push_sent_at or not payment.phone_number:
         return
-    if not (settings.CLICKPESA_CLIENT_ID and settings.CLICKPESA_API_KEY):
+    if not credentials_configured():
         logger.info("payment=%s no USSD push: ClickPesa credentials are not configured", payment.pk)
         return
     try:
@@ -172,20 +186,21 @@ def payment_push(payment_id: int) -> None:
         error = f"{exc.code}: {exc}" + (f" (HTTP {exc.status_code})" if exc.status_code else "")
         logger.warning("payment=%s USSD push failed: %s", payment.pk, error)
         with transaction.atomic():
-            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            locked = _lock(Payment.objects.filter(pk=payment.pk))
+            assert locked is not None
             locked.last_error = error
-            locked.notes = _append_note(locked.notes, f"USSD push failed: {error}")
+            locked.notes = append_note(locked.notes, f"USSD push failed: {error}")
             locked.save(update_fields=["last_error", "notes", "updated_at"])
             if exc.definitive:
-                payment_mark_failed(locked, reason=str(exc))
+                _failed(locked, reason=str(exc), gateway_id="", channel="", event=None)
         return
     now = timezone.now()
     Payment.objects.filter(pk=payment.pk).update(push_sent_at=now, last_error="", updated_at=now)
     # The webhook may have come first and recorded ClickPesa's ids already.
-    Payment.objects.filter(pk=payment.pk, gateway_id="").update(gateway_id=answer.id[:64])
+    Payment.objects.filter(pk=payment.pk, gateway_id="").update(gateway_id=(answer.gateway_id or "")[:64])
 
 
-def payment_requery(payment: Payment, *, by: object | None = None) -> PollResult:
+def payment_requery(payment: Payment, *, by: AbstractBaseUser | None = None) -> PollResult:
     """Ask ClickPesa about a payment now and apply its answer as its webhook would be (support's "Re-query").
 
     The answer is stored as a poll ``WebhookEvent`` (clickpesa.polling), so it shows in the
@@ -196,32 +211,45 @@ def payment_requery(payment: Payment, *, by: object | None = None) -> PollResult
     return result
 
 
-def _append_note(existing: str, note: str) -> str:
-    stamp = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
-    return f"{existing}\n[{stamp}] {note}".strip()
-
-
-def _lock(payment: Payment) -> Payment:
+def _lock(payments: QuerySet[Payment]) -> Payment | None:
     # The order is locked with its payment: two attempts of one order cannot both capture it.
     # Its buyer (not locked) comes along: every outcome tells the buyer something.
-    return (
-        Payment.objects.select_for_update(of=("self", "order"))
-        .select_related("order", "order__buyer")
-        .get(pk=payment.pk)
-    )
+    return payments.select_for_update(of=("self", "order")).select_related("order", "order__buyer").first()
 
 
-def _needs_review(payment: Payment, *, note: str, title: str, event: object | None) -> Outcome:
-    """Park a payment for finance: no money moves, the reason is kept, finance is told."""
-    payment.status = Payment.Status.NEEDS_REVIEW
-    payment.notes = _append_note(payment.notes, note)
-    payment.save(update_fields=["status", "notes", "updated_at"])
-    notify_staff(
-        kind=Notification.Kind.FINANCE_ALERT,
-        dedupe_key=f"payment:{payment.pk}:review:{getattr(event, 'pk', 'direct')}",
-        context={"title": f"{title}: payment {payment.reference}", "detail": note},
-    )
-    return Outcome.processed(f"needs review: {note}")
+@transaction.atomic(savepoint=False)
+def payment_event_apply(data: PaymentData, *, event: WebhookEvent) -> Result:
+    """Apply a payment event's typed data to the payment whose ``reference`` is its ``orderReference``.
+
+    The payment is read once, locked with its order. Unknown reference: not found (another
+    ClickPesa product's payment, or one not yet stored; a redelivery tries again).
+    ``PAYMENT FAILED`` or status FAILED: handler 2. SUCCESS/SETTLED: handler 1. In-progress
+    statuses change nothing; an unknown status is ignored with the word kept in the detail.
+    """
+    payment = _lock(Payment.objects.filter(reference=data.order_reference))
+    if payment is None:
+        return Result.not_found(f"no payment with reference {data.order_reference!r}")
+    if event.event_name == PAYMENT_FAILED or data.status == GatewayStatus.FAILED:
+        return _failed(
+            payment,
+            reason=data.message or "",
+            gateway_id=data.gateway_id or "",
+            channel=data.channel or "",
+            event=event,
+        )
+    if data.status in SUCCESS_STATUSES and data.amount is not None and data.currency is not None:
+        return _received(
+            payment,
+            amount=data.amount,
+            currency=data.currency,
+            gateway_id=data.gateway_id or "",
+            gateway_reference=data.payment_reference or "",
+            channel=data.channel or "",
+            event=event,
+        )
+    if data.status in IN_PROGRESS_STATUSES:
+        return Result.unchanged(f"status {data.raw_status} recorded; no money change")
+    return Result.unchanged(f"unknown payment status {data.raw_status!r}; nothing changed")
 
 
 # No savepoint of its own inside a caller's transaction: an error aborts the caller's whole
@@ -235,9 +263,9 @@ def payment_mark_received(
     gateway_id: str = "",
     gateway_reference: str = "",
     channel: str = "",
-    event: object | None = None,
-) -> Outcome:
-    """Apply "money collected" to a payment (DESIGN.md handler 1), once.
+    event: WebhookEvent | None = None,
+) -> Result:
+    """Apply "money collected" to a payment (handler 1), once.
 
     On a PENDING payment whose amount and currency match: payment COMPLETED, order PAID,
     bookings CONFIRMED, subscriptions ACTIVE, fee rows COLLECTED, one PAYMENT_CAPTURE
@@ -246,17 +274,73 @@ def payment_mark_received(
     payment for a cancelled order, moves no money: the payment goes to NEEDS_REVIEW and
     finance is told.
     """
-    payment = _lock(payment)
+    locked = _lock(Payment.objects.filter(pk=payment.pk))
+    assert locked is not None
+    return _received(
+        locked,
+        amount=amount,
+        currency=currency,
+        gateway_id=gateway_id,
+        gateway_reference=gateway_reference,
+        channel=channel,
+        event=event,
+    )
+
+
+@transaction.atomic(savepoint=False)  # as payment_mark_received
+def payment_mark_failed(
+    payment: Payment,
+    *,
+    reason: str = "",
+    gateway_id: str = "",
+    channel: str = "",
+    event: WebhookEvent | None = None,
+) -> Result:
+    """Apply "payment failed" (handler 2), once. No ledger movement.
+
+    A PENDING payment becomes FAILED with the gateway's reason; its order PAYMENT_FAILED,
+    fee rows REFUNDED, bookings and subscriptions CANCELLED (unless another attempt of the
+    order is still pending: it may yet pay for them); the buyer is told why (unless the
+    order is already paid or cancelled: there is nothing to try again).
+    A failure after a completion moves no money: NEEDS_REVIEW, finance told.
+    """
+    locked = _lock(Payment.objects.filter(pk=payment.pk))
+    assert locked is not None
+    return _failed(locked, reason=reason, gateway_id=gateway_id, channel=channel, event=event)
+
+
+def _needs_review(payment: Payment, *, note: str, title: str, event: WebhookEvent | None) -> Result:
+    """Park a payment for finance: no money moves, the reason is kept, finance is told."""
+    payment_transition(payment, Payment.Status.NEEDS_REVIEW, now=timezone.now(), notes=append_note(payment.notes, note))
+    notify_staff(
+        kind=Notification.Kind.FINANCE_ALERT,
+        dedupe_key=f"payment:{payment.pk}:review:{event.pk if event else 'direct'}",
+        context={"title": f"{title}: payment {payment.reference}", "detail": note},
+    )
+    return Result.done(f"needs review: {note}")
+
+
+def _received(
+    payment: Payment,
+    *,
+    amount: Decimal,
+    currency: str,
+    gateway_id: str,
+    gateway_reference: str,
+    channel: str,
+    event: WebhookEvent | None,
+) -> Result:
     order = payment.order
+    collected = format_money(amount, currency)
     if payment.status == Payment.Status.COMPLETED:
-        return Outcome.ignored("payment already completed")
+        return Result.unchanged("payment already completed")
     if payment.status == Payment.Status.NEEDS_REVIEW:
-        return Outcome.ignored("payment already needs review; nothing changed")
+        return Result.unchanged("payment already needs review; nothing changed")
     if payment.status == Payment.Status.FAILED:
         return _needs_review(
             payment,
             note=f"Success reported after failure ({payment.failure_reason or 'no reason'}): "
-            f"{format_money(amount, currency)} collected; nothing credited.",
+            f"{collected} collected; nothing credited.",
             title="Success after failure",
             event=event,
         )
@@ -264,51 +348,54 @@ def payment_mark_received(
         return _needs_review(
             payment,
             note=f"Amount differs: expected {format_money(payment.amount, payment.currency)}, "
-            f"ClickPesa collected {format_money(amount, currency)}; nothing credited.",
+            f"ClickPesa collected {collected}; nothing credited.",
             title="Collected amount differs",
             event=event,
         )
     if order.status == Order.Status.CANCELLED:
         return _needs_review(
             payment,
-            note=f"Order #{order.pk} was cancelled; {format_money(amount, currency)} collected; nothing credited.",
+            note=f"Order #{order.pk} was cancelled; {collected} collected; nothing credited.",
             title="Payment for a cancelled order",
             event=event,
         )
     if order.status == Order.Status.PAID:
         return _needs_review(
             payment,
-            note=f"Order #{order.pk} was already paid by another attempt; "
-            f"{format_money(amount, currency)} collected twice; nothing credited.",
+            note=f"Order #{order.pk} was already paid by another attempt; {collected} collected twice; "
+            "nothing credited.",
             title="Order paid twice",
             event=event,
         )
 
     now = timezone.now()
-    payment.status = Payment.Status.COMPLETED
-    payment.completed_at = now
-    payment.gateway_id = gateway_id[:64]
-    payment.gateway_reference = gateway_reference[:64]
-    payment.channel = channel[:40]
-    payment.save(update_fields=["status", "completed_at", "gateway_id", "gateway_reference", "channel", "updated_at"])
-    order.status = Order.Status.PAID
-    order.save(update_fields=["status", "updated_at"])
+    payment_transition(
+        payment,
+        Payment.Status.COMPLETED,
+        now=now,
+        completed_at=now,
+        gateway_id=gateway_id[:64],
+        gateway_reference=gateway_reference[:64],
+        channel=channel[:40],
+    )
+    order_transition(order, Order.Status.PAID, now=now)
     _settle_pending_lines(order, now, booking=Booking.Status.CONFIRMED, subscription=Subscription.Status.ACTIVE)
 
     hold_days = settings.EARNINGS_HOLD_DAYS
     hold_until = now + timedelta(days=hold_days) if hold_days > 0 else None
-    fees = list(order.fees.select_related("creator"))
-    order.fees.update(
-        status=PlatformFee.Status.COLLECTED,
-        collected_at=now,
-        hold_until=hold_until,
-        released_at=None if hold_until else now,
-        updated_at=now,
+    fees = fees_collect(order.pk, now=now, hold_until=hold_until)
+    post_capture(
+        payment_id=payment.pk,
+        reference=payment.reference,
+        order_id=order.pk,
+        currency=order.currency,
+        total=payment.amount,
+        processing_fee=order.processing_fee,
+        fees=fees,
+        earnings_kind=LedgerAccount.Kind.CREATOR_PENDING if hold_until else LedgerAccount.Kind.CREATOR_AVAILABLE,
     )
-    earnings_kind = LedgerAccount.Kind.CREATOR_PENDING if hold_until else LedgerAccount.Kind.CREATOR_AVAILABLE
-    _post_capture(payment, order, fees, earnings_kind)
-    _notify_capture(payment, order, fees, hold_until, event)
-    return Outcome.processed("payment captured")
+    _notify_capture(payment, order, fees, hold_until)
+    return Result.done("payment captured")
 
 
 def _settle_pending_lines(order: Order, now: datetime, *, booking: str, subscription: str) -> None:
@@ -328,36 +415,7 @@ def _settle_pending_lines(order: Order, now: datetime, *, booking: str, subscrip
         )
 
 
-def _post_capture(payment: Payment, order: Order, fees: list[PlatformFee], earnings_kind: str) -> None:
-    Kind = LedgerAccount.Kind
-    earnings: dict[int, Decimal] = defaultdict(Decimal)
-    for fee in fees:
-        earnings[fee.creator_id] += fee.creator_amount
-    book = account_book(
-        order.currency,
-        creator_ids=earnings,
-        creator_kinds=[earnings_kind],
-        platform_kinds=[Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES],
-    )
-    platform_fees = sum((fee.platform_fee for fee in fees), Decimal(0))
-    postings = [debit(book.platform(Kind.GATEWAY_CASH), payment.amount)]
-    postings += [credit(book.creator(c, earnings_kind), a) for c, a in sorted(earnings.items()) if a > 0]
-    if platform_fees > 0:
-        postings.append(credit(book.platform(Kind.PLATFORM_FEES), platform_fees))
-    if order.processing_fee > 0:
-        postings.append(credit(book.platform(Kind.PROCESSING_FEES), order.processing_fee))
-    ledger_post(
-        kind=LedgerTransaction.Kind.PAYMENT_CAPTURE,
-        idempotency_key=f"payment:{payment.pk}:capture",
-        postings=postings,
-        memo=f"Payment {payment.reference} for order #{order.pk}",
-        payment=payment,
-    )
-
-
-def _notify_capture(
-    payment: Payment, order: Order, fees: list[PlatformFee], hold_until: object | None, event: object | None
-) -> None:
+def _notify_capture(payment: Payment, order: Order, fees: list[PlatformFee], hold_until: datetime | None) -> None:
     cur = order.currency
     per_creator: dict[int, list[PlatformFee]] = defaultdict(list)
     for fee in fees:
@@ -398,30 +456,13 @@ def _notify_capture(
     notify_many(messages)
 
 
-@transaction.atomic(savepoint=False)  # as payment_mark_received
-def payment_mark_failed(
-    payment: Payment,
-    *,
-    reason: str = "",
-    gateway_id: str = "",
-    channel: str = "",
-    event: object | None = None,
-) -> Outcome:
-    """Apply "payment failed" (DESIGN.md handler 2), once. No ledger movement.
-
-    A PENDING payment becomes FAILED with the gateway's reason; its order PAYMENT_FAILED,
-    fee rows REFUNDED, bookings and subscriptions CANCELLED (unless another attempt of the
-    order is still pending: it may yet pay for them); the buyer is told why (unless the
-    order is already paid or cancelled: there is nothing to try again).
-    A failure after a completion moves no money: NEEDS_REVIEW, finance told.
-    """
-    payment = _lock(payment)
+def _failed(payment: Payment, *, reason: str, gateway_id: str, channel: str, event: WebhookEvent | None) -> Result:
     order = payment.order
     reason = (reason or "no reason given").strip()[:500]
     if payment.status == Payment.Status.FAILED:
-        return Outcome.ignored("payment already failed")
+        return Result.unchanged("payment already failed")
     if payment.status == Payment.Status.NEEDS_REVIEW:
-        return Outcome.ignored("payment already needs review; nothing changed")
+        return Result.unchanged("payment already needs review; nothing changed")
     if payment.status == Payment.Status.COMPLETED:
         return _needs_review(
             payment,
@@ -431,20 +472,21 @@ def payment_mark_failed(
         )
 
     now = timezone.now()
-    payment.status = Payment.Status.FAILED
-    payment.failed_at = now
-    payment.failure_reason = reason
-    payment.gateway_id = payment.gateway_id or gateway_id[:64]
-    payment.channel = payment.channel or channel[:40]
-    payment.save(update_fields=["status", "failed_at", "failure_reason", "gateway_id", "channel", "updated_at"])
+    payment_transition(
+        payment,
+        Payment.Status.FAILED,
+        now=now,
+        failed_at=now,
+        failure_reason=reason,
+        gateway_id=payment.gateway_id or gateway_id[:64],
+        channel=payment.channel or channel[:40],
+    )
     other_attempt_pending = order.payments.filter(status=Payment.Status.PENDING).exclude(pk=payment.pk).exists()
-    if order.status == Order.Status.PENDING and not other_attempt_pending:
-        order.status = Order.Status.PAYMENT_FAILED
-        order.save(update_fields=["status", "updated_at"])
-        order.fees.update(status=PlatformFee.Status.REFUNDED, updated_at=now)
+    if not other_attempt_pending and order_transition(order, Order.Status.PAYMENT_FAILED, now=now):
+        fees_refund(order.pk, now=now)
         _settle_pending_lines(order, now, booking=Booking.Status.CANCELLED, subscription=Subscription.Status.CANCELLED)
     if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
-        return Outcome.processed(f"payment failed; order already {order.get_status_display().lower()}")
+        return Result.done(f"payment failed; order already {order.get_status_display().lower()}")
     buyer = order.buyer
     notify(
         kind=Notification.Kind.PAYMENT_FAILED,
@@ -457,4 +499,4 @@ def payment_mark_failed(
         },
         recipient=buyer,
     )
-    return Outcome.processed("payment failed")
+    return Result.done("payment failed")

@@ -6,5 +6,6 @@ class RevenueConfig(AppConfig):
     verbose_name = "Revenue"
 
     def ready(self) -> None:
-        # Registers the payout and deposit webhook handlers with clickpesa.handlers.
-        from . import webhooks  # noqa: F401
+        from . import webhooks
+
+        webhooks.register()

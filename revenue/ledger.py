@@ -14,14 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, Sum, When
 
-from blinno.exceptions import BlinnoError
-from blinno.upsert import insert_on_conflict
+from core.errors import BlinnoError
+from core.money import round_money
+from core.upsert import insert_on_conflict
 
 from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
-from .money import round_money
 
 Kind = LedgerAccount.Kind
 Direction = LedgerEntry.Direction
@@ -92,10 +93,10 @@ def ledger_post(
     idempotency_key: str,
     postings: Sequence[Posting],
     memo: str = "",
-    payment: object | None = None,
+    payment_id: int | None = None,
     payout: Payout | None = None,
     deposit: Deposit | None = None,
-    posted_by: object | None = None,
+    posted_by: AbstractBaseUser | None = None,
 ) -> tuple[LedgerTransaction, bool]:
     """Post a balanced transaction once per key; return it and whether this call created it.
 
@@ -117,7 +118,7 @@ def ledger_post(
                 kind=kind,
                 idempotency_key=idempotency_key,
                 fingerprint=fingerprint,
-                payment=payment,
+                payment_id=payment_id,
                 payout=payout,
                 deposit=deposit,
                 memo=memo[:500],

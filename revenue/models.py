@@ -9,9 +9,18 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from payments.models import Order, Payment, TransactionType
+from core.money import Currency, format_money, money_field
 
-from .money import Currency, format_money, money_field
+
+class TransactionType(models.TextChoices):
+    """What an order line sells; each type has its own platform fee rate (settings.PLATFORM_FEE_RATES)."""
+
+    MARKETPLACE = "MARKETPLACE", "Marketplace sale"
+    DIGITAL_PRODUCT = "DIGITAL_PRODUCT", "Digital product"
+    SERVICE_BOOKING = "SERVICE_BOOKING", "Service booking"
+    COMMISSION = "COMMISSION", "Commission"
+    SUBSCRIPTION = "SUBSCRIPTION", "Subscription"
+    TIP = "TIP", "Tip"
 
 
 class PlatformFee(models.Model):
@@ -29,7 +38,7 @@ class PlatformFee(models.Model):
 
     # No index of their own: one_fee_row_per_line_kind leads with order, (creator, status,
     # payout_status) with creator; each index less is one write less per fee row updated.
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fees", db_index=False)
+    order = models.ForeignKey("payments.Order", on_delete=models.PROTECT, related_name="fees", db_index=False)
     creator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="platform_fees", db_index=False
     )
@@ -153,7 +162,7 @@ class LedgerTransaction(models.Model):
     idempotency_key = models.CharField(max_length=120)  # unique: see Meta
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the entries, to catch key reuse")
     payment = models.ForeignKey(
-        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+        "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
     )
     payout = models.ForeignKey(
         "Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
@@ -171,6 +180,10 @@ class LedgerTransaction(models.Model):
         indexes = [models.Index(fields=["kind", "created_at"])]
         # A constraint rather than unique=True, which on PostgreSQL adds a second (LIKE) index nothing reads.
         constraints = [models.UniqueConstraint(fields=["idempotency_key"], name="one_ledger_transaction_per_key")]
+        permissions = [
+            ("post_adjustment", "Can post manual ledger adjustments"),
+            ("export_reports", "Can export payouts, fees and ledger entries"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.idempotency_key})"
@@ -323,6 +336,7 @@ class Payout(models.Model):
             ("reconcile_payout", "Can mark payouts reconciled"),
             ("retry_payout", "Can retry failed payouts"),
             ("requery_payout", "Can re-query ClickPesa for a payout"),
+            ("cancel_payout", "Can cancel payouts not yet submitted"),
         ]
 
     def __str__(self) -> str:
@@ -400,73 +414,3 @@ class LedgerAuditRun(models.Model):
     def __str__(self) -> str:
         verdict = "clean" if self.ok else f"{len(self.differences)} difference(s)"
         return f"Ledger audit {self.ran_at:%Y-%m-%d %H:%M} · {verdict}"
-
-
-class StatementImport(models.Model):
-    """One ClickPesa account statement brought in for reconciliation; its lines keep the verdicts.
-
-    Also declares the back-office permissions that belong to no single row (adjustments,
-    exports, cancelling payouts), so that the Finance and Support groups can be built from them.
-    """
-
-    class Source(models.TextChoices):
-        UPLOAD = "upload", "Uploaded CSV"
-        API = "api", "Fetched from ClickPesa"
-
-    source = models.CharField(max_length=10, choices=Source.choices)
-    filename = models.CharField(max_length=255, blank=True)
-    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
-    period_start = models.DateField(help_text="First day covered (Africa/Dar_es_Salaam)")
-    period_end = models.DateField(help_text="Last day covered, inclusive")
-    imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    row_count = models.PositiveIntegerField(default=0, help_text="Rows read from the statement")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        permissions = [
-            ("import_statement", "Can import ClickPesa statements"),
-            ("post_adjustment", "Can post manual ledger adjustments"),
-            ("export_reports", "Can export payouts, fees and ledger entries"),
-            ("cancel_payout", "Can cancel payouts not yet submitted"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Statement #{self.pk} · {self.currency} {self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d}"
-
-
-class StatementLine(models.Model):
-    """A statement row and what it matched on our side, or one of our records the statement lacks."""
-
-    class Outcome(models.TextChoices):
-        MATCHED = "MATCHED", "Matched"
-        AMOUNT_DIFFERS = "AMOUNT_DIFFERS", "Amount differs"
-        STATUS_DIFFERS = "STATUS_DIFFERS", "Status differs"
-        MISSING_OURS = "MISSING_OURS", "Missing on our side"
-        MISSING_THEIRS = "MISSING_THEIRS", "Missing on ClickPesa's side"
-
-    statement = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="lines")
-    row_number = models.PositiveIntegerField(null=True, blank=True, help_text="Empty for our records it lacks")
-    gateway_id = models.CharField(max_length=64, blank=True, help_text="The statement row's id")
-    order_reference = models.CharField(max_length=64, blank=True)
-    occurred_at = models.DateTimeField(null=True, blank=True)
-    description = models.CharField(max_length=500, blank=True)
-    entry = models.CharField(max_length=10, blank=True, help_text="Credit or Debit")
-    line_type = models.CharField(max_length=40, blank=True, help_text="Payment, Payout, Fee - Payout, Deposit, ...")
-    amount = money_field(null=True, blank=True, help_text="What ClickPesa shows")
-    currency = models.CharField(max_length=3, blank=True)
-    running_balance = money_field(null=True, blank=True)
-    our_amount = money_field(null=True, blank=True, help_text="What our record says")
-    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    payout = models.ForeignKey(Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    deposit = models.ForeignKey(Deposit, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    outcome = models.CharField(max_length=16, choices=Outcome.choices)
-    detail = models.CharField(max_length=500, blank=True)
-
-    class Meta:
-        ordering = ["statement", "row_number", "id"]
-        indexes = [models.Index(fields=["statement", "outcome"])]
-
-    def __str__(self) -> str:
-        where = f"row {self.row_number}" if self.row_number else "our record"
-        return f"{where} · {self.order_reference or self.gateway_id or '—'} · {self.get_outcome_display()}"

@@ -25,48 +25,47 @@ Support is alerted and the payout waits for a person (``payout_requery``). Every
 on the payout: ``last_error``, a line in ``notes``, the attempt count.
 
 Without ClickPesa credentials (a laptop without the simulator) nothing is submitted: payouts
-wait PENDING and nothing is counted against them.
+wait PENDING and nothing is counted against them. Enqueuing the next attempt is the task's
+(revenue.tasks): :class:`Submission` says when it is due.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from clickpesa.client import (
+    BankPayout,
     ClickPesaClient,
     ClickPesaError,
     CoolDown,
-    GatewayPayout,
     ReferenceAlreadyUsed,
+    credentials_configured,
 )
-from clickpesa.payloads import GatewayStatus, PayloadError, parse_payout
+from clickpesa.payloads import GatewayStatus, PayoutData
+from clickpesa.polling import latest
+from core.backoff import CLAIM_LEASE, retry_delay
+from core.money import format_money
+from core.notes import append_note
 from notifications.models import Notification
 from notifications.services import notify_staff
 
 from .models import Payout, PayoutMethod, PayoutStatusChange
-from .money import format_money
-from .services import _append_note, payout_apply_gateway_status
+from .payouts import payout_apply_gateway_status
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
 """Attempts before Support is alerted: 30 s, 1, 2, 4 and 8 minutes apart (about 15 minutes)."""
 
-CLAIM_LEASE = timedelta(minutes=5)
-"""How long a claim holds a payout: well beyond one attempt's four calls and their timeouts."""
-
 SWEEP_AFTER = timedelta(minutes=1)
 """A payout due this long was not submitted by its task: the sweeper submits it."""
-
-_LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 BANK_TRANSFER_TYPE = "ACH"
 """Bank payouts go by ACH; RTGS (same day, dearer) is not offered to creators."""
@@ -85,21 +84,6 @@ class Submission:
     result: str
     detail: str = ""
     retry_in: int | None = None
-
-
-def submission_configured() -> bool:
-    """True when ClickPesa credentials are configured, so payouts can be submitted."""
-    return bool(settings.CLICKPESA_CLIENT_ID and settings.CLICKPESA_API_KEY)
-
-
-def payout_submit_enqueue(payout_id: int, *, countdown: float = 0) -> None:
-    """Enqueue the submission task; never raises (with the broker down the sweeper submits it)."""
-    from .tasks import payout_submit  # tasks import this module
-
-    try:
-        payout_submit.apply_async((payout_id,), countdown=max(countdown, 0))
-    except Exception:
-        logger.warning("payout=%s submission not enqueued (broker unavailable); the sweeper will submit it", payout_id)
 
 
 def _due(now: datetime) -> Q:
@@ -124,7 +108,7 @@ def payout_claim(payout_id: int) -> int | None:
 
 def payout_submit(payout_id: int) -> Submission:
     """Make one submission attempt of a due PENDING payout (see the module docstring)."""
-    if not submission_configured():
+    if not credentials_configured():
         logger.info("payout=%s not submitted: ClickPesa credentials are not configured", payout_id)
         return Submission("not_configured", "ClickPesa credentials are not configured")
     attempts_before = payout_claim(payout_id)
@@ -150,38 +134,36 @@ def payout_submit(payout_id: int) -> Submission:
     return _apply(payout, answer)
 
 
-def _find(client: ClickPesaClient, payout: Payout) -> GatewayPayout | None:
+def _find(client: ClickPesaClient, payout: Payout) -> PayoutData | None:
     """ClickPesa's latest record of the payout's reference, or None when it has none."""
-    answers = client.query_payout(order_reference=payout.reference)
-    return max(answers, key=lambda a: a.updated_at or a.created_at or _LONG_AGO, default=None)
+    return latest(client.query_payout(order_reference=payout.reference))
 
 
-def _create(client: ClickPesaClient, payout: Payout) -> GatewayPayout:
+def _create(client: ClickPesaClient, payout: Payout) -> PayoutData:
     """Preview, then create the payout; on 409 the reference was used by an earlier attempt: query it."""
     snapshot = payout.method_snapshot or {}
-    if snapshot.get("kind", payout.method_kind) == PayoutMethod.Kind.BANK_ACCOUNT:
-        fields = {
-            "amount": payout.amount,
-            "account_number": snapshot.get("account_number", ""),
-            "account_name": snapshot.get("account_name", ""),
-            "bic": snapshot.get("bic", ""),
-            "transfer_type": BANK_TRANSFER_TYPE,
-            "currency": payout.currency,
-            "account_currency": payout.currency,
-            "order_reference": payout.reference,
-        }
-        preview, create = client.preview_bank_payout, client.create_bank_payout
-    else:
-        fields = {
+    try:
+        if snapshot.get("kind", payout.method_kind) == PayoutMethod.Kind.BANK_ACCOUNT:
+            bank = BankPayout(
+                amount=payout.amount,
+                account_number=snapshot.get("account_number", ""),
+                account_name=snapshot.get("account_name", ""),
+                bic=snapshot.get("bic", ""),
+                transfer_type=BANK_TRANSFER_TYPE,
+                currency=payout.currency,
+                account_currency=payout.currency,
+                order_reference=payout.reference,
+            )
+            client.preview_bank_payout(bank)
+            return client.create_bank_payout(bank)
+        mobile = {
             "amount": payout.amount,
             "phone_number": snapshot.get("account_number", ""),
             "currency": payout.currency,
             "order_reference": payout.reference,
         }
-        preview, create = client.preview_mobile_money_payout, client.create_mobile_money_payout
-    try:
-        preview(**fields)
-        return create(**fields)
+        client.preview_mobile_money_payout(**mobile)
+        return client.create_mobile_money_payout(**mobile)
     except ReferenceAlreadyUsed as used:
         try:
             answer = _find(client, payout)
@@ -196,60 +178,49 @@ def _create(client: ClickPesaClient, payout: Payout) -> GatewayPayout:
         return answer
 
 
-def _apply(payout: Payout, answer: GatewayPayout) -> Submission:
+def _apply(payout: Payout, answer: PayoutData) -> Submission:
     """Record that ClickPesa holds the payout, then apply its status (source ``api``)."""
     now = timezone.now()
     Payout.objects.filter(pk=payout.pk).update(
         submitted_at=Coalesce("submitted_at", Value(now)), next_submission_at=None, last_error="", updated_at=now
     )
-    try:
-        data = parse_payout(answer.raw)
-    except PayloadError:
-        data = None  # the reason and fee flag are extras; the status and amounts were read already
-    outcome = payout_apply_gateway_status(
+    result = payout_apply_gateway_status(
         payout,
         answer.status,
         source=PayoutStatusChange.Source.API,
-        gateway_id=answer.id,
+        gateway_id=answer.gateway_id or "",
         amount=answer.amount,
         fee=answer.fee,
-        currency=answer.currency or None,
-        reason=(data.reason if data else "") or "",
-        fee_returned=bool(data and data.reversed_with_fee),
+        currency=answer.currency,
+        reason=answer.reason or "",
+        fee_returned=bool(answer.reversed_with_fee),
     )
-    logger.info("payout=%s submitted: ClickPesa says %s; %s", payout.pk, answer.raw_status, outcome.detail)
-    return Submission("submitted", f"ClickPesa says {answer.raw_status or 'nothing'}: {outcome.detail}")
+    logger.info("payout=%s submitted: ClickPesa says %s; %s", payout.pk, answer.raw_status, result.detail)
+    return Submission("submitted", f"ClickPesa says {answer.raw_status or 'nothing'}: {result.detail}")
 
 
 def _refused(payout: Payout, exc: ClickPesaError) -> Submission:
     """A definitive refusal: nothing was created, so the payout fails and the money comes back."""
     _record_error(payout, exc, next_at=None)
-    outcome = payout_apply_gateway_status(
+    result = payout_apply_gateway_status(
         payout, GatewayStatus.FAILED, source=PayoutStatusChange.Source.API, reason=f"ClickPesa refused: {exc}"
     )
     logger.warning("payout=%s refused by ClickPesa (%s): %s", payout.pk, exc.code, exc)
-    return Submission("refused", f"{exc.code}: {exc} ({outcome.detail})")
+    return Submission("refused", f"{exc.code}: {exc} ({result.detail})")
 
 
 def _retry_later(payout: Payout, exc: ClickPesaError, *, seconds: int) -> Submission:
     """ClickPesa asked to wait (a cool-down): plan the next attempt after the wait it stated."""
     _record_error(payout, exc, next_at=timezone.now() + timedelta(seconds=seconds))
-    transaction.on_commit(lambda: payout_submit_enqueue(payout.pk, countdown=seconds))
     return Submission("retry", f"{exc.code}: {exc}", retry_in=seconds)
-
-
-def retry_delay(attempts: int) -> int:
-    """Seconds before the attempt after the ``attempts``-th: 30, 60, 120, ... at most an hour."""
-    return min(3600, 30 * 2 ** max(attempts - 1, 0))
 
 
 def _failed_attempt(payout: Payout, exc: ClickPesaError, *, attempt: int) -> Submission:
     """A transient error: keep the money in flight; retry with backoff, or alert Support after the last."""
     attempts = attempt
     if attempts < MAX_ATTEMPTS:
-        delay = retry_delay(attempts)
+        delay = int(retry_delay(attempts).total_seconds())
         _record_error(payout, exc, next_at=timezone.now() + timedelta(seconds=delay))
-        transaction.on_commit(lambda: payout_submit_enqueue(payout.pk, countdown=delay))
         logger.warning("payout=%s attempt %d failed (%s), retry in %d s: %s", payout.pk, attempts, exc.code, delay, exc)
         return Submission("retry", f"{exc.code}: {exc}", retry_in=delay)
 
@@ -280,7 +251,7 @@ def _record_error(payout: Payout, exc: ClickPesaError, *, next_at: datetime | No
     if exc.status_code:
         error += f" (HTTP {exc.status_code})"
     locked.last_error = error
-    locked.notes = _append_note(locked.notes, f"Submission attempt {locked.submission_attempts} failed: {error}")
+    locked.notes = append_note(locked.notes, f"Submission attempt {locked.submission_attempts} failed: {error}")
     fields = ["last_error", "notes", "updated_at"]
     if locked.status == Payout.Status.PENDING:
         locked.next_submission_at = next_at
@@ -297,7 +268,7 @@ def payouts_submit_sweep(*, limit: int = 200) -> int:
     Catches submissions whose task was lost and retries whose countdown never fired. Does
     nothing without ClickPesa credentials.
     """
-    if not submission_configured():
+    if not credentials_configured():
         return 0
     due = list(
         Payout.objects.filter(_due(timezone.now() - SWEEP_AFTER))
@@ -308,7 +279,7 @@ def payouts_submit_sweep(*, limit: int = 200) -> int:
 
 
 def payout_submission_rearm(payout: Payout) -> bool:
-    """Plan a new submission now for a PENDING payout whose attempts ran out; True when planned.
+    """Plan a new submission now for a PENDING payout whose attempts ran out; True when planned (enqueue it then).
 
     Only for a payout ClickPesa was asked about and does not know: sending the same reference
     again is safe (ClickPesa refuses a reused reference with 409, which is then queried).
@@ -317,6 +288,4 @@ def payout_submission_rearm(payout: Payout) -> bool:
     planned = Payout.objects.filter(
         pk=payout.pk, status=Payout.Status.PENDING, submitted_at__isnull=True, next_submission_at__isnull=True
     ).update(next_submission_at=now, updated_at=now)
-    if planned:
-        transaction.on_commit(lambda: payout_submit_enqueue(payout.pk))
     return planned == 1

@@ -5,9 +5,9 @@ from decimal import Decimal
 import factory
 
 from accounts.models import User
-from payments.models import Order, Payment, TransactionType
+from payments.models import Order, Payment
 from payments.services import LineSpec, order_create, payment_mark_received, payment_start
-from revenue.models import Payout, PayoutMethod
+from revenue.models import Payout, PayoutMethod, TransactionType
 from revenue.services import creator_accounts_ensure, payout_request
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from revenue.admin_exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
+from revenue.admin.exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
 from tests.factories import CreatorFactory, PayoutFactory
 
 from .conftest import paid_payout

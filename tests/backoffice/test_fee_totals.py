@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from payments.models import TransactionType
+from revenue.models import TransactionType
 from tests.factories import CreatorFactory, earn
 
 FEES = reverse("admin:revenue_platformfee_changelist")

@@ -5,8 +5,9 @@ from django.contrib.admin.models import LogEntry
 from django.core import mail
 from django.urls import reverse
 
+from notifications.delivery import notification_send
 from notifications.models import Notification
-from notifications.services import notification_send, notify
+from notifications.services import notify
 from tests.factories import UserFactory
 
 from .conftest import messages_of

@@ -28,7 +28,7 @@ def test_the_migration_gives_finance_reconcile_adjust_import_and_export_but_no_r
     assert {
         "revenue.reconcile_payout",
         "revenue.post_adjustment",
-        "revenue.import_statement",
+        "backoffice.import_statement",
         "revenue.export_reports",
     } <= granted
     assert not {"clickpesa.replay_webhookevent", "revenue.retry_payout", "notifications.resend_notification"} & granted
@@ -84,7 +84,7 @@ def test_support_cannot_post_an_adjustment(support):
         "admin:revenue_platformfee_changelist",
         "admin:revenue_ledgerentry_changelist",
         "admin:revenue_ledger",
-        "admin:revenue_statementimport_upload",
+        "admin:backoffice_statementimport_upload",
         "admin:revenue_payout_export",
     ],
 )

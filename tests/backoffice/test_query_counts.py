@@ -16,9 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
-from payments.models import TransactionType
 from payments.services import LineSpec, order_create
-from revenue.models import Payout, PayoutMethod
+from revenue.models import Payout, PayoutMethod, TransactionType
 from tests.factories import BuyerFactory, CreatorFactory
 
 from .conftest import paid_payout

@@ -13,10 +13,10 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from backoffice.models import StatementImport, StatementLine
+from backoffice.reconciliation import StatementError, statement_import_csv, statement_rows_from_csv
+from core.money import format_money
 from payments.models import Payment
-from revenue.models import StatementImport, StatementLine
-from revenue.money import format_money
-from revenue.reconciliation import StatementError, statement_import_csv, statement_rows_from_csv
 from revenue.services import deposit_record
 from tests.factories import CreatorFactory, PaymentFactory, capture, earn
 
@@ -25,8 +25,8 @@ from .conftest import messages_of, paid_payout
 Outcome = StatementLine.Outcome
 DAR = ZoneInfo("Africa/Dar_es_Salaam")
 TEMPLATE = Template((Path(__file__).parent / "statement_template.csv").read_text())
-UPLOAD = reverse("admin:revenue_statementimport_upload")
-FETCH = reverse("admin:revenue_statementimport_fetch")
+UPLOAD = reverse("admin:backoffice_statementimport_upload")
+FETCH = reverse("admin:backoffice_statementimport_fetch")
 
 
 def money(value: Decimal) -> str:
@@ -153,7 +153,7 @@ def test_finance_uploads_a_statement_and_sees_its_outcomes(finance, finance_user
     upload = SimpleUploadedFile("may.csv", statement_csv, content_type="text/csv")
     response = finance.post(UPLOAD, {"file": upload, "currency": "TZS"}, follow=True)
     statement = StatementImport.objects.get()
-    assert response.redirect_chain[-1][0] == reverse("admin:revenue_statementimport_change", args=[statement.pk])
+    assert response.redirect_chain[-1][0] == reverse("admin:backoffice_statementimport_change", args=[statement.pk])
     assert messages_of(response) == [
         f"{statement} imported: 8 rows read; 5 matched, 1 amount differs, 1 status differs, "
         "1 missing on our side, 1 missing on clickpesa's side."

@@ -20,8 +20,8 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
+from clickpesa.inbox import retry_sweep as webhook_events_retry_sweep
 from clickpesa.models import WebhookEvent
-from clickpesa.receiver import webhook_events_retry_sweep
 from notifications.models import Notification
 from payments.models import Order, Payment
 from revenue.models import LedgerEntry, LedgerTransaction, PlatformFee

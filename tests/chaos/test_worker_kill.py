@@ -23,10 +23,10 @@ from django.db.models import F
 from django.test import Client
 
 from clickpesa.models import WebhookEvent
-from clickpesa.simulator import ClickPesaSimulator
+from devtools.simulator import ClickPesaSimulator
+from notifications.delivery import CLAIM_GRACE
+from notifications.delivery import SWEEP_AFTER as NOTIFICATIONS_SWEEP_AFTER
 from notifications.models import Notification
-from notifications.services import CLAIM_GRACE
-from notifications.services import SWEEP_AFTER as NOTIFICATIONS_SWEEP_AFTER
 from notifications.tasks import notifications_sweep
 from revenue.models import LedgerTransaction, Payout
 from revenue.services import creator_balance

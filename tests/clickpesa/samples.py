@@ -1,7 +1,4 @@
-"""The ClickPesa webhook samples shared beside the repository, for tests.
-
-The repository always sits next to ``shared/``: ``<root>/main`` and ``<root>/shared``.
-"""
+"""The ClickPesa webhook samples kept with the documentation (docs/clickpesa/samples), for tests."""
 
 from __future__ import annotations
 
@@ -10,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SAMPLES_DIR = REPO_ROOT.parent / "shared" / "clickpesa" / "samples"
+SAMPLES_DIR = REPO_ROOT / "docs" / "clickpesa" / "samples" / "webhooks"
+ANSWERS_DIR = REPO_ROOT / "docs" / "clickpesa" / "samples" / "answers"
 SAMPLE_KEY = "test-checksum-key"
 """The checksum key every sample is signed with (PROTOCOL.md)."""
 
@@ -31,3 +29,8 @@ def sample_bytes(name: str) -> bytes:
 def sample(name: str) -> dict[str, Any]:
     """Sample ``name`` parsed into a fresh dict the caller may change."""
     return json.loads(sample_bytes(name))
+
+
+def answer(name: str) -> Any:
+    """A sample API answer (``docs/clickpesa/samples/answers``) parsed into fresh objects."""
+    return json.loads((ANSWERS_DIR / name).read_text(encoding="utf-8"))

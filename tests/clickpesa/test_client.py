@@ -14,7 +14,7 @@ import responses
 from django.core.cache import cache
 
 from clickpesa.checksum import ChecksumResult, compute, verify
-from clickpesa.client import ClickPesaClient, encode_json
+from clickpesa.client import BankPayout, ClickPesaClient, encode_json
 from clickpesa.payloads import GatewayStatus
 
 BASE = "https://clickpesa.test/third-parties"
@@ -113,7 +113,7 @@ def test_it_initiates_a_ussd_push_and_reads_the_payment(api):
     call = api.calls[1]
     assert call.request.url == f"{BASE}/payments/initiate-ussd-push-request"
     assert _body(call)["amount"] == "12500.50"
-    assert payment.id == "BLN1LCP1"
+    assert payment.gateway_id == "BLN1LCP1"
     assert payment.status == GatewayStatus.PROCESSING
     assert payment.amount == Decimal("12500.50")
     assert payment.created_at == datetime(2025, 9, 15, 8, 1, 12, tzinfo=UTC)
@@ -141,7 +141,7 @@ def test_it_queries_a_payment_by_reference(api):
     call = api.calls[1]
     assert (call.request.method, call.request.url, call.request.body) == ("GET", f"{BASE}/payments/BLN1", None)
     assert call.request.headers["Authorization"] == TOKEN
-    assert [(p.order_reference, p.status, p.amount, p.phone_number) for p in payments] == [
+    assert [(p.order_reference, p.status, p.amount, p.customer_phone) for p in payments] == [
         ("BLN1", GatewayStatus.SETTLED, Decimal("25000"), "255712345678")
     ]
 
@@ -186,7 +186,7 @@ def test_it_creates_a_mobile_money_payout_and_reads_the_payout(api):
         "currency": "TZS",
         "orderReference": "BLNPO1",
     }
-    assert payout.id == "PAYX7Q2M9"
+    assert payout.gateway_id == "PAYX7Q2M9"
     assert payout.status == GatewayStatus.AUTHORIZED
     assert (payout.amount, payout.fee, payout.currency) == (Decimal("51180.00"), Decimal("1180.00"), "TZS")
     assert payout.channel == "MOBILE MONEY"
@@ -237,14 +237,16 @@ def test_it_previews_a_bank_payout_with_every_field(api):
     )
 
     preview = ClickPesaClient().preview_bank_payout(
-        amount=Decimal("200000"),
-        account_number="0150123456789",
-        account_name="NEEMA KIMARO",
-        bic="CORUTZTZ",
-        transfer_type="ACH",
-        currency="TZS",
-        account_currency="TZS",
-        order_reference="BLNPO2",
+        BankPayout(
+            amount=Decimal("200000"),
+            account_number="0150123456789",
+            account_name="NEEMA KIMARO",
+            bic="CORUTZTZ",
+            transfer_type="ACH",
+            currency="TZS",
+            account_currency="TZS",
+            order_reference="BLNPO2",
+        )
     )
 
     call = api.calls[1]
@@ -269,14 +271,16 @@ def test_it_creates_a_bank_payout(api):
     )
 
     payout = ClickPesaClient().create_bank_payout(
-        amount=Decimal("200000"),
-        account_number="0150123456789",
-        account_name="NEEMA KIMARO",
-        bic="CORUTZTZ",
-        transfer_type="RTGS",
-        currency="TZS",
-        account_currency="TZS",
-        order_reference="BLNPO2",
+        BankPayout(
+            amount=Decimal("200000"),
+            account_number="0150123456789",
+            account_name="NEEMA KIMARO",
+            bic="CORUTZTZ",
+            transfer_type="RTGS",
+            currency="TZS",
+            account_currency="TZS",
+            order_reference="BLNPO2",
+        )
     )
 
     call = api.calls[1]
@@ -293,7 +297,9 @@ def test_it_queries_a_payout_by_reference(api):
     call = api.calls[1]
     assert (call.request.method, call.request.url) == ("GET", f"{BASE}/payouts/BLNPO1")
     assert call.request.headers["Authorization"] == TOKEN
-    assert [(p.id, p.status, p.raw_status) for p in payouts] == [("PAYX7Q2M9", GatewayStatus.REFUNDED, "REFUNDED")]
+    assert [(p.gateway_id, p.status, p.raw_status) for p in payouts] == [
+        ("PAYX7Q2M9", GatewayStatus.REFUNDED, "REFUNDED")
+    ]
 
 
 def test_an_unknown_payout_reference_is_an_empty_list(api):
@@ -411,28 +417,32 @@ CALLS = {
         "POST",
         "/payouts/preview-bank-payout",
         lambda c: c.preview_bank_payout(
-            amount=1000,
-            account_number="1",
-            account_name="A",
-            bic="CORUTZTZ",
-            transfer_type="ACH",
-            currency="TZS",
-            account_currency="TZS",
-            order_reference="R1",
+            BankPayout(
+                amount=1000,
+                account_number="1",
+                account_name="A",
+                bic="CORUTZTZ",
+                transfer_type="ACH",
+                currency="TZS",
+                account_currency="TZS",
+                order_reference="R1",
+            )
         ),
     ),
     "create_bank_payout": (
         "POST",
         "/payouts/create-bank-payout",
         lambda c: c.create_bank_payout(
-            amount=1000,
-            account_number="1",
-            account_name="A",
-            bic="CORUTZTZ",
-            transfer_type="ACH",
-            currency="TZS",
-            account_currency="TZS",
-            order_reference="R1",
+            BankPayout(
+                amount=1000,
+                account_number="1",
+                account_name="A",
+                bic="CORUTZTZ",
+                transfer_type="ACH",
+                currency="TZS",
+                account_currency="TZS",
+                order_reference="R1",
+            )
         ),
     ),
     "query_payout": ("GET", "/payouts/R1", lambda c: c.query_payout(order_reference="R1")),

@@ -9,7 +9,6 @@ import requests
 import responses
 from django.core.cache import cache
 
-from blinno.exceptions import BlinnoError
 from clickpesa.client import (
     AuthFailed,
     BadResponse,
@@ -25,6 +24,7 @@ from clickpesa.client import (
     ServerError,
     Timeout,
 )
+from core.errors import BlinnoError
 
 BASE = "https://clickpesa.test/third-parties"
 CREATE_URL = f"{BASE}/payouts/create-mobile-money-payout"

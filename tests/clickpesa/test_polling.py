@@ -16,20 +16,27 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
-from clickpesa.polling import poll_due
-from clickpesa.simulator import ClickPesaSimulator, Delivery
-from clickpesa.tasks import clickpesa_poll
+from clickpesa.polling import PollSummary
+from devtools.simulator import ClickPesaSimulator, Delivery
 from payments.models import Order, Payment
+from payments.polling import poll_payments_due
 from payments.services import payment_requery, payment_start
 from revenue.models import LedgerTransaction, Payout, PayoutStatusChange
+from revenue.polling import poll_payouts_due
 from revenue.services import creator_balance, payout_requery
 from revenue.submission import MAX_ATTEMPTS, payout_submit
+from revenue.tasks import payouts_poll
 from tests.factories import OrderFactory, PayoutFactory, UserFactory
 
 KEY = "poll-checksum-key"
 PHONE = "255754000111"
 PAYOUTS_AFTER = 30
 PAYMENTS_AFTER = 15
+
+
+def poll_due() -> PollSummary:
+    """What Celery beat's two polling tasks do: payments, then payouts."""
+    return PollSummary(poll_payments_due().results + poll_payouts_due().results)
 
 
 @pytest.fixture(autouse=True)
@@ -279,7 +286,7 @@ def test_the_beat_task_polls_overdue_rows(simulator):
     payout = _processing_payout(simulator)
 
     with _minutes_later(PAYOUTS_AFTER + 1):
-        asked = clickpesa_poll()
+        asked = payouts_poll()
 
     payout.refresh_from_db()
     assert asked == 1

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
-from clickpesa.simulator import ClickPesaSimulator
+from devtools.simulator import ClickPesaSimulator
 from revenue.models import Payout
 from revenue.submission import payout_submit
 from tests.factories import PaymentFactory, PayoutFactory

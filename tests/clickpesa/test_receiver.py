@@ -220,11 +220,11 @@ def test_it_needs_no_csrf_token():
 
 def test_it_logs_one_line_per_webhook_without_personal_data(client, caplog):
     payment = PaymentFactory()
-    caplog.set_level(logging.INFO, logger="clickpesa.receiver")
+    caplog.set_level(logging.INFO, logger="clickpesa.metrics")
 
     post_webhook(client, payment_body(payment))
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "clickpesa.receiver"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "clickpesa.metrics"]
     event = WebhookEvent.objects.get()
     assert len(lines) == 1
     assert lines[0].startswith(

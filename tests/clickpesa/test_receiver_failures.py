@@ -13,11 +13,13 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.utils import timezone
 
-from blinno.exceptions import BlinnoError
+from clickpesa.inbox import claim as webhook_event_claim
+from clickpesa.inbox import replay as webhook_event_replay
+from clickpesa.inbox import retry_sweep as webhook_events_retry_sweep
 from clickpesa.models import WebhookEvent
-from clickpesa.receiver import webhook_event_claim, webhook_event_replay, webhook_events_retry_sweep
 from clickpesa.tasks import webhook_event_retry
 from clickpesa.tasks import webhook_events_retry_sweep as sweep_task
+from core.errors import BlinnoError
 from notifications.models import Notification
 from payments.models import Order, Payment
 from revenue.models import LedgerEntry, LedgerTransaction, PlatformFee

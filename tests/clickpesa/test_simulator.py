@@ -16,6 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from clickpesa.checksum import ChecksumResult
 from clickpesa.client import (
     AuthFailed,
+    BankPayout,
     ClickPesaClient,
     CoolDown,
     InsufficientBalance,
@@ -24,7 +25,7 @@ from clickpesa.client import (
     ServerError,
 )
 from clickpesa.payloads import GatewayStatus
-from clickpesa.simulator import ClickPesaSimulator
+from devtools.simulator import ClickPesaSimulator
 
 PHONE = "255754000111"
 
@@ -70,7 +71,7 @@ def test_a_created_payout_is_answered_by_the_query(start):
     [queried] = client.query_payout(order_reference="BLNPO1")
 
     assert created.status == GatewayStatus.AUTHORIZED
-    assert (queried.id, queried.status) == (created.id, GatewayStatus.AUTHORIZED)
+    assert (queried.gateway_id, queried.status) == (created.gateway_id, GatewayStatus.AUTHORIZED)
     assert (queried.amount, queried.fee, queried.currency) == (Decimal("51180.00"), Decimal("1180.00"), "TZS")
     assert (queried.channel, queried.channel_provider) == ("MOBILE MONEY", "MPESA TANZANIA")
 
@@ -184,14 +185,16 @@ def test_a_bank_payout_is_created_and_queried(start):
     client = ClickPesaClient()
 
     client.create_bank_payout(
-        amount=Decimal("200000"),
-        account_number="0150123456789",
-        account_name="NEEMA KIMARO",
-        bic="CORUTZTZ",
-        transfer_type="ACH",
-        currency="TZS",
-        account_currency="TZS",
-        order_reference="BLNPO2",
+        BankPayout(
+            amount=Decimal("200000"),
+            account_number="0150123456789",
+            account_name="NEEMA KIMARO",
+            bic="CORUTZTZ",
+            transfer_type="ACH",
+            currency="TZS",
+            account_currency="TZS",
+            order_reference="BLNPO2",
+        )
     )
     [payout] = client.query_payout(order_reference="BLNPO2")
 
@@ -253,7 +256,11 @@ def test_a_ussd_push_is_answered_by_the_payment_query(start):
     [queried] = client.query_payment(order_reference="BLN1")
 
     assert started.status == GatewayStatus.PROCESSING
-    assert (queried.id, queried.status, queried.amount) == (started.id, GatewayStatus.PROCESSING, Decimal("25000"))
+    assert (queried.gateway_id, queried.status, queried.amount) == (
+        started.gateway_id,
+        GatewayStatus.PROCESSING,
+        Decimal("25000"),
+    )
     assert queried.channel == "AIRTEL-MONEY"
 
 

@@ -16,7 +16,7 @@ from django.core.cache import cache
 from clickpesa.checksum import ChecksumResult, verify
 from clickpesa.client import ClickPesaClient
 from clickpesa.payloads import GatewayStatus, parse_envelope, parse_payment, parse_payout
-from clickpesa.simulator import PAYMENTS_WEBHOOK_PATH, PAYOUTS_WEBHOOK_PATH, ClickPesaSimulator
+from devtools.simulator import PAYMENTS_WEBHOOK_PATH, PAYOUTS_WEBHOOK_PATH, ClickPesaSimulator
 from tests.clickpesa.samples import sample
 
 KEY = "sim-checksum-key"

@@ -17,7 +17,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
-from clickpesa.simulator import ClickPesaSimulator
+from devtools.simulator import ClickPesaSimulator
 from notifications.models import Notification
 from revenue.models import LedgerTransaction, Payout, PayoutMethod, PayoutStatusChange
 from revenue.services import creator_balance, payout_request

@@ -6,7 +6,7 @@ import pytest
 from django.core.cache import cache
 from django.db import transaction
 
-from clickpesa.simulator import ClickPesaSimulator
+from devtools.simulator import ClickPesaSimulator
 from payments.models import Order, Payment
 from payments.services import payment_start
 from tests.factories import OrderFactory

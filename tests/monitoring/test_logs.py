@@ -26,7 +26,7 @@ def _checksum_key(settings):
 
 
 def _webhook_lines(caplog) -> list[re.Match]:
-    lines = [r.getMessage() for r in caplog.records if r.name == "clickpesa.receiver" and "endpoint=" in r.getMessage()]
+    lines = [r.getMessage() for r in caplog.records if r.name == "clickpesa.metrics" and "endpoint=" in r.getMessage()]
     return [LINE.match(line) for line in lines]
 
 
@@ -41,7 +41,7 @@ def test_a_processed_webhook_logs_one_line_with_its_event_reference_outcome_and_
     body = payment_body(payment)
     assert body["data"]["customer"]["customerPhoneNumber"] == CUSTOMER[0]
 
-    with caplog.at_level(logging.INFO, logger="clickpesa.receiver"):
+    with caplog.at_level(logging.INFO, logger="clickpesa.metrics"):
         event_id = post_webhook(client, body).json()["event"]
 
     [line] = _webhook_lines(caplog)
@@ -59,7 +59,7 @@ def test_a_processed_webhook_logs_one_line_with_its_event_reference_outcome_and_
 def test_a_refused_webhook_logs_its_reason_and_no_customer_data(client, caplog):
     payment = PaymentFactory()
 
-    with caplog.at_level(logging.INFO, logger="clickpesa.receiver"):
+    with caplog.at_level(logging.INFO, logger="clickpesa.metrics"):
         post_webhook(client, payment_body(payment), key="not-our-key")
 
     [line] = _webhook_lines(caplog)

@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from notifications.delivery import notification_claim
 from notifications.models import Notification
-from notifications.services import notification_claim
 from tests.conftest import run_concurrently
 
 from .factories import NotificationFactory

@@ -2,7 +2,7 @@
 
 import pytest
 
-from blinno.exceptions import BlinnoError
+from core.errors import BlinnoError
 from notifications.models import Notification
 from notifications.selectors import notifications_for
 from notifications.services import notification_mark_read

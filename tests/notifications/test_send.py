@@ -6,8 +6,9 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from notifications.delivery import NotificationRetry, notification_claim, notification_send
 from notifications.models import Notification
-from notifications.services import NotificationRetry, notification_claim, notification_resend, notification_send
+from notifications.services import notification_resend
 from notifications.tasks import notification_deliver, notification_deliver_many
 
 from .factories import NotificationFactory

@@ -7,9 +7,9 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from notifications.delivery import notification_claim
 from notifications.models import Notification
-from notifications.services import notification_claim, notifications_sweep
-from notifications.tasks import notifications_sweep as notifications_sweep_task
+from notifications.tasks import notifications_sweep
 
 from .factories import NotificationFactory
 
@@ -34,7 +34,7 @@ def test_the_beat_task_runs_the_sweep(django_capture_on_commit_callbacks):
     notification = NotificationFactory(next_attempt_at=timezone.now() - timedelta(minutes=3))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert notifications_sweep_task.delay().get() == 1
+        assert notifications_sweep.delay().get() == 1
 
     notification.refresh_from_db()
     assert notification.status == Notification.Status.SENT

@@ -4,11 +4,10 @@ from decimal import Decimal
 
 import pytest
 
-from payments.models import TransactionType
+from core.money import format_money, round_money
 from payments.services import LineSpec, order_create
 from revenue.fees import platform_fee_quote, processing_fee
-from revenue.models import PlatformFee
-from revenue.money import format_money, round_money
+from revenue.models import PlatformFee, TransactionType
 from tests.factories import BuyerFactory, CreatorFactory
 
 RATES = [

@@ -6,9 +6,9 @@ import pytest
 
 from clickpesa.models import WebhookEvent
 from notifications.models import Notification
-from payments.models import Booking, Order, Payment, Subscription, TransactionType
+from payments.models import Booking, Order, Payment, Subscription
 from payments.services import LineSpec, order_create, payment_start
-from revenue.models import LedgerTransaction, PlatformFee
+from revenue.models import LedgerTransaction, PlatformFee, TransactionType
 from tests.factories import BuyerFactory, CreatorFactory, PaymentFactory
 from tests.webhooks import payment_body, post_webhook, use_checksum_key
 

@@ -7,9 +7,9 @@ from django.contrib.auth.models import Group
 
 from clickpesa.models import WebhookEvent
 from notifications.models import Notification
-from payments.models import Booking, Order, Payment, Subscription, TransactionType
+from payments.models import Booking, Order, Payment, Subscription
 from payments.services import LineSpec, order_create, payment_start
-from revenue.models import LedgerTransaction, PlatformFee
+from revenue.models import LedgerTransaction, PlatformFee, TransactionType
 from revenue.services import creator_balance
 from tests.factories import BuyerFactory, CreatorFactory, OrderFactory, PaymentFactory, UserFactory
 from tests.webhooks import payment_body, post_webhook, use_checksum_key

@@ -7,13 +7,14 @@ import pytest
 from django.utils import timezone
 
 from clickpesa.payloads import GatewayStatus
+from core.results import Effect
+from revenue.fees import earnings_release_due
 from revenue.ledger import LedgerError, account_balance, account_book, ledger_audit
 from revenue.models import Deposit, LedgerAccount, LedgerTransaction, Payout, PlatformFee
 from revenue.services import (
     PayoutError,
     creator_balance,
     deposit_record,
-    earnings_release_due,
     ledger_adjust,
     payout_apply_gateway_status,
     payout_cancel,
@@ -91,7 +92,7 @@ def test_an_adjustment_is_balanced_audited_and_needs_a_reason():
 def test_a_deposit_is_recorded_once_per_reference():
     first = deposit_record(reference="DEP240918TOPUP01", amount=Decimal("500000.00"), currency="TZS")
     again = deposit_record(reference="DEP240918TOPUP01", amount=Decimal("500000.00"), currency="TZS")
-    assert (first.status, again.status) == ("PROCESSED", "IGNORED")
+    assert (first.effect, again.effect) == (Effect.APPLIED, Effect.UNCHANGED)
     assert Deposit.objects.count() == 1
     book = account_book("TZS", platform_kinds=[Kind.GATEWAY_CASH, Kind.MERCHANT_FUNDING])
     assert account_balance(book.platform(Kind.MERCHANT_FUNDING)) == Decimal("500000.00")

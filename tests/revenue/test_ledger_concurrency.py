@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
+from core.results import Effect
 from payments.services import payment_mark_received
 from revenue.models import LedgerAccount, PlatformFee
 from tests.conftest import run_concurrently
@@ -22,7 +23,7 @@ def test_twenty_threads_crediting_one_creator_leave_the_exact_sum():
 
     results = run_concurrently(capture, 20)
 
-    assert [r.status for r in results] == ["PROCESSED"] * 20, results
+    assert [r.effect for r in results] == [Effect.APPLIED] * 20, results
     expected = sum(PlatformFee.objects.filter(creator=creator).values_list("creator_amount", flat=True))
     assert expected == Decimal("9200.00") * 20
     available = LedgerAccount.objects.get(creator=creator, kind=LedgerAccount.Kind.CREATOR_AVAILABLE)

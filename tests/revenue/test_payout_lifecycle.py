@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 
 from clickpesa.payloads import GatewayStatus
+from core.results import Effect
 from notifications.models import Notification
 from revenue.ledger import account_balance, account_book
 from revenue.models import LedgerAccount, LedgerTransaction, Payout, PayoutStatusChange, PlatformFee
@@ -141,7 +142,7 @@ def test_a_transition_outside_the_table_is_stale_and_changes_nothing(first, late
     apply(payout, first)
     before = (payout.status, creator_balance(payout.creator), payout.ledger_transactions.count())
     outcome = apply(payout, late)
-    assert (outcome.status, outcome.detail) == ("STALE", detail)
+    assert (outcome.effect, outcome.detail) == (Effect.STALE, detail)
     assert (payout.status, creator_balance(payout.creator), payout.ledger_transactions.count()) == before
 
 

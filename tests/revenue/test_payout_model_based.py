@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.results import Effect
 from revenue.ledger import account_balance, account_book, ledger_audit
 from revenue.models import LedgerAccount, LedgerTransaction
 from revenue.services import creator_balance, payout_apply_gateway_status
@@ -42,7 +43,9 @@ def test_random_event_sequences_match_the_model(events):
             payout, word, source="webhook", amount=payout.amount + FEE, fee=FEE, reason=f"{word} in test"
         )
         expected = model.apply(word)
-        assert {"applied": "PROCESSED", "same": "IGNORED", "stale": "STALE"}[expected] == outcome.status, (
+        assert {"applied": Effect.APPLIED, "same": Effect.UNCHANGED, "stale": Effect.STALE}[
+            expected
+        ] == outcome.effect, (
             events,
             word,
         )

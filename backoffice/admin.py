@@ -1,0 +1,231 @@
+"""Statement reconciliation in the back-office: imports (upload or fetch), their lines and verdicts."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from core.admin_base import ReadOnlyAdmin
+from core.errors import BlinnoError
+from core.money import Currency
+
+from .models import StatementImport, StatementLine
+from .reconciliation import statement_fetch, statement_import_csv, statement_summary
+
+STATEMENT_MAX_BYTES = 10 * 1024 * 1024
+STATEMENT_MAX_DAYS = 93  # ClickPesa's statement endpoint is for reporting periods, not years
+
+
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict:
+    return {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **extra}
+
+
+def _link(url_name: str, pk: object, text: object) -> str:
+    return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+class _PeriodForm(forms.Form):
+    currency = forms.ChoiceField(choices=Currency.choices, initial=Currency.TZS)
+    period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("period_start"), data.get("period_end")
+        if start and end:
+            if start > end:
+                raise forms.ValidationError("The period starts after it ends.")
+            if (end - start).days >= STATEMENT_MAX_DAYS:
+                raise forms.ValidationError(f"Choose a period of at most {STATEMENT_MAX_DAYS} days.")
+        return data
+
+
+class StatementUploadForm(_PeriodForm):
+    file = forms.FileField(help_text="The CSV the ClickPesa merchant dashboard exports.")
+    field_order = ["file", "currency", "period_start", "period_end"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("period_start", "period_end"):
+            self.fields[name].required = False
+            self.fields[name].help_text = "Optional: the first and last dates in the file otherwise."
+
+    def clean_file(self) -> object:
+        upload = self.cleaned_data["file"]
+        if upload.size > STATEMENT_MAX_BYTES:
+            raise forms.ValidationError(f"The file is larger than {STATEMENT_MAX_BYTES // (1024 * 1024)} MB.")
+        return upload
+
+
+class StatementFetchForm(_PeriodForm):
+    pass
+
+
+def statement_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, *, fetch: bool) -> HttpResponse:
+    """Upload a statement CSV, or fetch one for a period from ClickPesa, and reconcile it."""
+    _require(request, "backoffice.import_statement")
+    form_class = StatementFetchForm if fetch else StatementUploadForm
+    form = form_class(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            if fetch:
+                statement = statement_fetch(
+                    currency=data["currency"],
+                    period_start=data["period_start"],
+                    period_end=data["period_end"],
+                    by=request.user,
+                )
+            else:
+                statement = statement_import_csv(
+                    data["file"].read(),
+                    by=request.user,
+                    currency=data["currency"],
+                    filename=data["file"].name,
+                    period_start=data["period_start"],
+                    period_end=data["period_end"],
+                )
+        except BlinnoError as exc:
+            form.add_error(None, exc.message)
+        else:
+            summary = statement_summary(statement)
+            model_admin.log_addition(request, statement, f"Imported statement: {summary}")
+            model_admin.message_user(request, f"{statement} imported: {summary}.", messages.SUCCESS)
+            return HttpResponseRedirect(reverse("admin:backoffice_statementimport_change", args=[statement.pk]))
+    title = "Fetch a statement from ClickPesa" if fetch else "Upload a ClickPesa statement"
+    context = _context(model_admin, request, title, form=form, fetch=fetch)
+    return TemplateResponse(request, "admin/backoffice/statementimport/import.html", context)
+
+
+OUTCOMES = StatementLine.Outcome
+
+
+@admin.register(StatementImport)
+class StatementImportAdmin(ReadOnlyAdmin):
+    change_list_template = "admin/backoffice/statementimport/change_list.html"
+    change_form_template = "admin/backoffice/statementimport/change_form.html"
+    list_display = (
+        "id",
+        "created_at",
+        "source",
+        "currency",
+        "period_start",
+        "period_end",
+        "imported_by",
+        "row_count",
+        "matched",
+        "amount_differs",
+        "status_differs",
+        "missing_ours",
+        "missing_theirs",
+    )
+    list_filter = ("source", "currency")
+    list_select_related = ("imported_by",)
+    search_fields = ("filename",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        counts = {outcome.value.lower(): Count("lines", filter=Q(lines__outcome=outcome.value)) for outcome in OUTCOMES}
+        return super().get_queryset(request).annotate(**counts)
+
+    def _count(self, statement: StatementImport, outcome: str) -> str:
+        count = getattr(statement, outcome.lower())
+        url = reverse("admin:backoffice_statementline_changelist")
+        return format_html(
+            '<a href="{}?statement__id__exact={}&outcome__exact={}">{}</a>', url, statement.pk, outcome, count
+        )
+
+    @admin.display(description="matched")
+    def matched(self, statement: StatementImport) -> str:
+        return self._count(statement, OUTCOMES.MATCHED)
+
+    @admin.display(description="amount differs")
+    def amount_differs(self, statement: StatementImport) -> str:
+        return self._count(statement, OUTCOMES.AMOUNT_DIFFERS)
+
+    @admin.display(description="status differs")
+    def status_differs(self, statement: StatementImport) -> str:
+        return self._count(statement, OUTCOMES.STATUS_DIFFERS)
+
+    @admin.display(description="missing on our side")
+    def missing_ours(self, statement: StatementImport) -> str:
+        return self._count(statement, OUTCOMES.MISSING_OURS)
+
+    @admin.display(description="missing on ClickPesa's side")
+    def missing_theirs(self, statement: StatementImport) -> str:
+        return self._count(statement, OUTCOMES.MISSING_THEIRS)
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(partial(statement_import_view, self, fetch=False)),
+                name="backoffice_statementimport_upload",
+            ),
+            path(
+                "fetch/",
+                self.admin_site.admin_view(partial(statement_import_view, self, fetch=True)),
+                name="backoffice_statementimport_fetch",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        extra_context = {**(extra_context or {}), "can_import": request.user.has_perm("backoffice.import_statement")}
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        """The import, its counts per outcome, and the lines that need attention."""
+        statement = self.get_object(request, unquote(object_id))
+        if statement is not None:
+            lines = StatementLine.objects.filter(statement=statement).exclude(outcome=OUTCOMES.MATCHED)
+            extra_context = {
+                **(extra_context or {}),
+                "outcome_links": [(o.label, self._count(statement, o)) for o in OUTCOMES],
+                "attention_lines": list(lines.order_by("outcome", "row_number", "id")[:200]),
+                "attention_total": lines.count(),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+@admin.register(StatementLine)
+class StatementLineAdmin(ReadOnlyAdmin):
+    list_display = (
+        "row_number",
+        "occurred_at",
+        "line_type",
+        "entry",
+        "order_reference",
+        "amount",
+        "our_amount",
+        "currency",
+        "outcome",
+        "detail",
+        "ours",
+    )
+    list_filter = ("outcome", "line_type", "statement")
+    search_fields = ("order_reference", "gateway_id", "description")
+    ordering = ("statement", "row_number", "id")
+
+    @admin.display(description="our record")
+    def ours(self, line: StatementLine) -> str:
+        if line.payout_id:
+            return _link("admin:revenue_payout_change", line.payout_id, "payout")
+        if line.payment_id:
+            return _link("admin:payments_payment_change", line.payment_id, "payment")
+        if line.deposit_id:
+            return _link("admin:revenue_deposit_change", line.deposit_id, "deposit")
+        return "—"

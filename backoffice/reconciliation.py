@@ -1,0 +1,433 @@
+"""Statement reconciliation: ClickPesa's account statement against our payments, payouts and deposits.
+
+A statement comes from the merchant dashboard's CSV export or from the statement API. Each
+row is matched by `orderReference` (and, for deposits, ClickPesa's id) and compared by
+amount, currency and status; our completed payments, paid payouts and deposits of the
+period that the statement lacks are recorded too. Every import is kept with its lines.
+
+Outcomes: MATCHED; AMOUNT_DIFFERS (amount, currency or direction); STATUS_DIFFERS (both
+sides know it, but ours is not in a state that moved this money); MISSING_OURS (ClickPesa
+moved money we have no record of, or recorded it twice); MISSING_THEIRS (ours, not in the
+statement).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+
+from clickpesa.client import ClickPesaClient
+from clickpesa.polling import PollSummary
+from core.errors import BlinnoError
+from core.money import format_money
+from payments.models import Payment
+from payments.polling import poll_payments_since
+from revenue.models import Deposit, Payout
+from revenue.polling import poll_payouts_since
+
+from .models import StatementImport, StatementLine
+
+Outcome = StatementLine.Outcome
+
+CSV_COLUMNS = ("id", "orderReference", "date", "description", "entry", "amount", "currency", "balance", "type")
+MAX_ROWS = 100_000
+# Errors listed before "and N more": enough to fix a file, short enough to read.
+ERRORS_SHOWN = 10
+_DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
+# Payouts whose money left ClickPesa's balance at some point (a return comes on top of the debit).
+_PAYOUT_DEBITED = (Payout.Status.PAID, Payout.Status.REFUNDED, Payout.Status.REVERSED)
+
+
+class StatementError(BlinnoError):
+    code = "bad_statement"
+
+
+@dataclass(frozen=True)
+class StatementRecord:
+    """One statement row, as read from a CSV or the API (`clickpesa.payloads.StatementRow` fits)."""
+
+    id: str
+    order_reference: str
+    date: datetime | None
+    description: str
+    entry: str
+    amount: Decimal
+    currency: str
+    balance: Decimal | None
+    type: str
+    row_number: int | None = None
+
+
+def _decimal(text: str, what: str) -> Decimal | None:
+    cleaned = text.replace(",", "").replace(" ", "").strip()
+    if not cleaned:
+        return None
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise StatementError(f"{what} {text!r} is not a number") from None
+    if not value.is_finite():
+        raise StatementError(f"{what} {text!r} is not a number")
+    return value
+
+
+def _moment(text: str) -> datetime | None:
+    """A statement date; without an offset it is Tanzanian time, as the dashboard shows it."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        parsed = parse_datetime(text)
+        if parsed is None and (day := parse_date(text)) is not None:
+            parsed = datetime(day.year, day.month, day.day)
+    except ValueError:
+        parsed = None
+    for fmt in _DATE_FORMATS:
+        if parsed is not None:
+            break
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    if parsed is None:
+        raise StatementError(f"date {text!r} is not a date")
+    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed)
+
+
+def statement_rows_from_csv(data: bytes) -> list[StatementRecord]:
+    """Read a statement CSV as the merchant dashboard exports it; column names are case-insensitive.
+
+    Refuses the whole file, naming the rows, when a required column is missing or any
+    amount or date cannot be read: a half-read statement would report false differences.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise StatementError("The statement is not UTF-8 text (export it as CSV).") from None
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None:
+        raise StatementError("The statement is empty.")
+    position = {name.strip().lower(): i for i, name in enumerate(header)}
+    missing = [c for c in CSV_COLUMNS if c.lower() not in position]
+    if missing:
+        raise StatementError(f"The statement lacks the column(s): {', '.join(missing)}.")
+
+    records: list[StatementRecord] = []
+    errors: list[str] = []
+    for number, cells in enumerate(reader, start=2):
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(records) >= MAX_ROWS:
+            raise StatementError(f"The statement has more than {MAX_ROWS} rows; import a shorter period.")
+
+        def cell(column: str, cells: list[str] = cells) -> str:
+            index = position[column.lower()]
+            return cells[index].strip() if index < len(cells) else ""
+
+        try:
+            amount = _decimal(cell("amount"), "amount")
+            if amount is None:
+                raise StatementError("amount is empty")
+            records.append(
+                StatementRecord(
+                    id=cell("id")[:64],
+                    order_reference=cell("orderReference")[:64],
+                    date=_moment(cell("date")),
+                    description=cell("description")[:500],
+                    entry=cell("entry")[:10],
+                    amount=abs(amount),
+                    currency=cell("currency").upper()[:3],
+                    balance=_decimal(cell("balance"), "balance"),
+                    type=cell("type")[:40],
+                    row_number=number,
+                )
+            )
+        except StatementError as exc:
+            errors.append(f"row {number}: {exc.message}")
+    if errors:
+        more = f" and {len(errors) - ERRORS_SHOWN} more" if len(errors) > ERRORS_SHOWN else ""
+        raise StatementError("The statement has unreadable rows: " + "; ".join(errors[:ERRORS_SHOWN]) + more + ".")
+    return records
+
+
+def _kind(line_type: str) -> str:
+    """ "Fee - Payout" -> "feepayout": ClickPesa's type names, compared without case or punctuation."""
+    return re.sub(r"[^a-z]", "", line_type.lower())
+
+
+class _Matcher:
+    """Classifies statement rows against our records, loaded once for the whole statement."""
+
+    def __init__(self, records: Sequence[StatementRecord], currency: str) -> None:
+        self.currency = currency
+        refs = {r.order_reference for r in records if r.order_reference}
+        ids = {r.id for r in records if r.id}
+        self.payments = Payment.objects.in_bulk(refs, field_name="reference")
+        self.payouts = Payout.objects.in_bulk(refs, field_name="reference")
+        self.deposits = {d.reference: d for d in Deposit.objects.filter(Q(reference__in=refs) | Q(gateway_id__in=ids))}
+        self.deposits.update({d.gateway_id: d for d in self.deposits.values() if d.gateway_id})
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    def line(self, record: StatementRecord) -> StatementLine:
+        line = StatementLine(
+            row_number=record.row_number,
+            gateway_id=record.id,
+            order_reference=record.order_reference,
+            occurred_at=record.date,
+            description=record.description,
+            entry=record.entry,
+            line_type=record.type,
+            amount=record.amount,
+            currency=record.currency,
+            running_balance=record.balance,
+        )
+        kind = _kind(record.type)
+        key = record.order_reference or record.id
+        self.seen[(kind, key)] += 1
+        if self.seen[(kind, key)] > 1:
+            return self._verdict(
+                line, Outcome.MISSING_OURS, f"{record.type} {key} appears again; our books record it once"
+            )
+        if kind == "payment":
+            return self._payment(line, record)
+        if kind in ("payout", "feepayout", "reversedpayout", "refundedpayout"):
+            return self._payout(line, record, kind)
+        if kind == "deposit":
+            return self._deposit(line, record)
+        return self._verdict(line, Outcome.MISSING_OURS, f"no counterpart in our books for a {record.type or 'row'}")
+
+    @staticmethod
+    def _verdict(line: StatementLine, outcome: str, detail: str) -> StatementLine:
+        line.outcome = outcome
+        line.detail = detail[:500]
+        return line
+
+    def _money_differs(self, record: StatementRecord, expected: Decimal, currency: str, entry: str) -> str:
+        """Why the row's money differs from ours ("" when it does not)."""
+        if record.currency and record.currency != currency:
+            return f"currency {record.currency}, ours {currency}"
+        if record.entry and record.entry.lower() != entry:
+            return f"{record.entry} entry, expected {entry.title()}"
+        if record.amount != expected:
+            return f"ClickPesa {format_money(record.amount, currency)}, ours {format_money(expected, currency)}"
+        return ""
+
+    def _payment(self, line: StatementLine, record: StatementRecord) -> StatementLine:
+        payment = self.payments.get(record.order_reference)
+        if payment is None:
+            return self._verdict(line, Outcome.MISSING_OURS, "no payment with this reference")
+        line.payment, line.our_amount = payment, payment.amount
+        differs = self._money_differs(record, payment.amount, payment.currency, "credit")
+        if differs:
+            return self._verdict(line, Outcome.AMOUNT_DIFFERS, differs)
+        if payment.status != Payment.Status.COMPLETED:
+            return self._verdict(line, Outcome.STATUS_DIFFERS, f"our payment is {payment.get_status_display()}")
+        return self._verdict(line, Outcome.MATCHED, "")
+
+    def _payout(self, line: StatementLine, record: StatementRecord, kind: str) -> StatementLine:
+        payout = self.payouts.get(record.order_reference)
+        if payout is None:
+            return self._verdict(line, Outcome.MISSING_OURS, "no payout with this reference")
+        line.payout = payout
+        if kind == "feepayout":
+            line.our_amount = payout.gateway_fee
+            if payout.gateway_fee is None:
+                return self._verdict(line, Outcome.AMOUNT_DIFFERS, "no ClickPesa fee recorded on our payout")
+            differs = self._money_differs(record, payout.gateway_fee, payout.currency, "debit")
+            return self._verdict(line, Outcome.AMOUNT_DIFFERS if differs else Outcome.MATCHED, differs)
+
+        returned = kind in ("reversedpayout", "refundedpayout")
+        # ClickPesa's payout amount includes its fee when the merchant bears it.
+        with_fee = payout.amount + (payout.gateway_fee or 0)
+        expected = with_fee if record.amount == with_fee else payout.amount
+        line.our_amount = expected
+        differs = self._money_differs(record, expected, payout.currency, "credit" if returned else "debit")
+        if differs:
+            return self._verdict(line, Outcome.AMOUNT_DIFFERS, differs)
+        wanted = (Payout.Status.REFUNDED, Payout.Status.REVERSED) if returned else _PAYOUT_DEBITED
+        if payout.status not in wanted:
+            return self._verdict(line, Outcome.STATUS_DIFFERS, f"our payout is {payout.get_status_display()}")
+        return self._verdict(line, Outcome.MATCHED, "")
+
+    def _deposit(self, line: StatementLine, record: StatementRecord) -> StatementLine:
+        deposit = self.deposits.get(record.order_reference) or self.deposits.get(record.id)
+        if deposit is None:
+            return self._verdict(line, Outcome.MISSING_OURS, "no deposit with this reference")
+        line.deposit, line.our_amount = deposit, deposit.amount
+        differs = self._money_differs(record, deposit.amount, deposit.currency, "credit")
+        return self._verdict(line, Outcome.AMOUNT_DIFFERS if differs else Outcome.MATCHED, differs)
+
+    def missing_theirs(self, period_start: date, period_end: date) -> list[StatementLine]:
+        """Our money movements of the period, in the statement's currency, that it does not show."""
+        in_statement = {key for (_, key) in self.seen}
+        lines = []
+        payments = Payment.objects.filter(
+            status=Payment.Status.COMPLETED,
+            currency=self.currency,
+            completed_at__date__gte=period_start,
+            completed_at__date__lte=period_end,
+        ).exclude(reference__in=in_statement)
+        for payment in payments.order_by("completed_at"):
+            lines.append(
+                self._ours(payment.reference, "Payment", payment.amount, payment.completed_at, payment=payment)
+            )
+        payouts = Payout.objects.filter(
+            status__in=_PAYOUT_DEBITED,
+            currency=self.currency,
+            paid_at__date__gte=period_start,
+            paid_at__date__lte=period_end,
+        ).exclude(reference__in=in_statement)
+        for p in payouts.order_by("paid_at"):
+            lines.append(self._ours(p.reference, "Payout", p.amount, p.paid_at, payout=p))
+        deposits = (
+            Deposit.objects.filter(
+                currency=self.currency, created_at__date__gte=period_start, created_at__date__lte=period_end
+            )
+            .exclude(reference__in=in_statement)
+            .exclude(gateway_id__in=in_statement - {""})
+        )
+        for d in deposits.order_by("created_at"):
+            lines.append(self._ours(d.reference, "Deposit", d.amount, d.created_at, deposit=d))
+        return lines
+
+    def _ours(self, reference: str, line_type: str, amount: Decimal, when: datetime, **record: object) -> StatementLine:
+        return StatementLine(
+            order_reference=reference,
+            line_type=line_type,
+            occurred_at=when,
+            currency=self.currency,
+            our_amount=amount,
+            outcome=Outcome.MISSING_THEIRS,
+            detail=f"our {line_type.lower()} of {format_money(amount, self.currency)} is not in the statement",
+            **record,
+        )
+
+
+def _period(records: Iterable[StatementRecord]) -> tuple[date, date]:
+    days = [timezone.localdate(r.date) for r in records if r.date is not None]
+    if not days:
+        raise StatementError("The statement has no dates; give the period it covers.")
+    return min(days), max(days)
+
+
+@transaction.atomic
+def statement_import(
+    *,
+    records: Sequence[StatementRecord],
+    source: str,
+    currency: str,
+    by: object,
+    period_start: date | None = None,
+    period_end: date | None = None,
+    filename: str = "",
+) -> StatementImport:
+    """Match a statement's rows and keep the import with one line per row, plus our unmatched records.
+
+    The period (local dates, inclusive) defaults to the first and last date in the rows; it
+    bounds the search for our records that the statement lacks.
+    """
+    if period_start is None or period_end is None:
+        first, last = _period(records)
+        period_start, period_end = period_start or first, period_end or last
+    if period_start > period_end:
+        raise StatementError("The period starts after it ends.")
+    matcher = _Matcher(records, currency)
+    lines = [matcher.line(record) for record in records]
+    lines += matcher.missing_theirs(period_start, period_end)
+    statement = StatementImport.objects.create(
+        source=source,
+        filename=filename[:255],
+        currency=currency,
+        period_start=period_start,
+        period_end=period_end,
+        imported_by=by,
+        row_count=len(records),
+    )
+    for line in lines:
+        line.statement = statement
+    StatementLine.objects.bulk_create(lines, batch_size=1000)
+    return statement
+
+
+def statement_import_csv(
+    data: bytes,
+    *,
+    by: object,
+    currency: str,
+    filename: str = "",
+    period_start: date | None = None,
+    period_end: date | None = None,
+) -> StatementImport:
+    """Import a dashboard CSV export; see `statement_rows_from_csv` and `statement_import`."""
+    return statement_import(
+        records=statement_rows_from_csv(data),
+        source=StatementImport.Source.UPLOAD,
+        currency=currency,
+        by=by,
+        period_start=period_start,
+        period_end=period_end,
+        filename=filename,
+    )
+
+
+def statement_fetch(*, currency: str, period_start: date, period_end: date, by: object) -> StatementImport:
+    """Fetch the statement for a period from ClickPesa's API and import it.
+
+    Raises clickpesa.client.ClickPesaError (a BlinnoError) when ClickPesa gives no usable answer.
+    """
+    with ClickPesaClient() as client:
+        statement = client.statement(currency=currency, start_date=period_start, end_date=period_end)
+    records = [
+        StatementRecord(
+            id=row.id[:64],
+            order_reference=row.order_reference[:64],
+            date=row.date,
+            description=row.description[:500],
+            entry=row.entry[:10],
+            amount=abs(row.amount),
+            currency=row.currency[:3],
+            balance=row.balance,
+            type=row.type[:40],
+            row_number=number,
+        )
+        for number, row in enumerate(statement.rows, start=1)
+    ]
+    return statement_import(
+        records=records,
+        source=StatementImport.Source.API,
+        currency=currency,
+        by=by,
+        period_start=period_start,
+        period_end=period_end,
+        filename=f"API {currency} {period_start:%Y-%m-%d} to {period_end:%Y-%m-%d}",
+    )
+
+
+def statement_summary(statement: StatementImport) -> str:
+    """ "120 rows: 100 matched, 3 amount differs, ..." for messages."""
+    counts = Counter(statement.lines.values_list("outcome", flat=True))
+    parts = [f"{counts[o]} {o.label.lower()}" for o in Outcome if counts[o]]
+    return f"{statement.row_count} rows read; " + (", ".join(parts) or "nothing to compare")
+
+
+def poll_since(since: datetime) -> PollSummary:
+    """Ask ClickPesa now about every payment still PENDING and every payout in flight created since ``since``.
+
+    Each answer is applied as its webhook would be (stored as a poll event); no period applies.
+    """
+    with ClickPesaClient() as client:
+        payments = poll_payments_since(since, client=client)
+        payouts = poll_payouts_since(since, client=client)
+    return PollSummary(payments.results + payouts.results)

@@ -1,0 +1,161 @@
+"""What every back-office admin shares: read-only money rows and audited, summarised actions.
+
+Admin actions stay thin: they call a service per object, write a LogEntry for each object
+the service changed, and tell the user in one line what happened and what was refused
+("3 payouts marked reconciled, 1 skipped: already reconciled").
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import Model
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+
+from core.errors import BlinnoError
+
+# How many refusals are spelled out one by one before only the summary is shown.
+REFUSALS_SHOWN = 10
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator that counts at most ``CAP + 1`` rows.
+
+    Counting a million payouts on every page view is what made big changelists slow; past
+    the cap, the page says "more than 100,000" (templates/admin/pagination.html) and the
+    page links stop there. Filtered lists below the cap are counted exactly.
+    """
+
+    CAP = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        # Unordered: a count needs no sort, and any index may then serve the filters.
+        return self.object_list.order_by()[: self.CAP + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.CAP
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows that only services write. Staff with the view permission see them; nobody edits.
+
+    Applies to superusers too: money rows, journal rows and webhook bodies are corrected by
+    new service calls (adjustments, retries, replays), never by editing or deleting a row.
+    """
+
+    show_full_result_count = False  # no second COUNT(*) of the whole table
+    paginator = CappedCountPaginator
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    """Child rows shown on their parent's page; every listed field is read-only."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
+        return tuple(self.fields or ())
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
+
+@dataclass
+class ActionReport:
+    """What one admin action did: the objects changed and, per short reason, how many were refused."""
+
+    done: list[Model] = field(default_factory=list)
+    results: dict[object, object] = field(default_factory=dict)
+    skipped: Counter[str] = field(default_factory=Counter)
+    refusals: list[str] = field(default_factory=list)
+
+    def summary(self, noun: str, verb: str, *, noun_plural: str | None = None, skip_word: str = "skipped") -> str:
+        """ "3 payouts marked reconciled, 1 skipped: already reconciled"."""
+        text = f"{plural(len(self.done), noun, noun_plural)} {verb}"
+        if self.skipped:
+            reasons = "; ".join(
+                reason if count == 1 else f"{reason} ({count})" for reason, count in self.skipped.most_common()
+            )
+            text += f", {sum(self.skipped.values())} {skip_word}: {reasons}"
+        return text
+
+    @property
+    def level(self) -> int:
+        if not self.skipped:
+            return messages.SUCCESS
+        return messages.WARNING if self.done else messages.ERROR
+
+
+def apply_each(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    objects: Iterable[Model],
+    service: Callable[[Model], object],
+    *,
+    log_message: Callable[[Model, object], str],
+    reasons: Mapping[str, str] | None = None,
+) -> ActionReport:
+    """Call `service` on each object; log each success as a change; collect each refusal.
+
+    A refusal is a BlinnoError: its `code` maps to a short reason through `reasons` (the
+    service's own message otherwise). Each object is its own service call and transaction,
+    so one refusal never undoes another object's success.
+    """
+    report = ActionReport()
+    for obj in objects:
+        try:
+            result = service(obj)
+        except BlinnoError as exc:
+            report.skipped[(reasons or {}).get(exc.code, exc.message)] += 1
+            report.refusals.append(exc.message)
+            continue
+        modeladmin.log_change(request, obj, log_message(obj, result))
+        report.done.append(obj)
+        report.results[obj.pk] = result
+    return report
+
+
+def tell(
+    modeladmin: admin.ModelAdmin,
+    request: HttpRequest,
+    report: ActionReport,
+    noun: str,
+    verb: str,
+    *,
+    noun_plural: str | None = None,
+    skip_word: str = "skipped",
+    spell_out_refusals: bool = False,
+) -> None:
+    """The action's one-line summary, plus each refusal's full message when asked (up to a limit)."""
+    summary = report.summary(noun, verb, noun_plural=noun_plural, skip_word=skip_word)
+    modeladmin.message_user(request, summary, report.level)
+    if spell_out_refusals:
+        for message in report.refusals[:REFUSALS_SHOWN]:
+            modeladmin.message_user(request, message, messages.ERROR)

@@ -1,0 +1,82 @@
+"""Platform fee rows in the back-office, with the totals of the filtered rows."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, Q, QuerySet, Sum
+from django.http import HttpRequest
+
+from core.admin_base import ReadOnlyAdmin
+from core.admin_filters import AutocompleteFilter, DateRangeFilter, autocomplete_filter_media
+
+from ..models import Payout, PlatformFee
+from .common import CREATOR_SEARCH, creators_matching, link
+from .exports import MoneyExportMixin, PlatformFeeResource
+
+
+@admin.register(PlatformFee)
+class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
+    resource_classes = [PlatformFeeResource]
+    change_list_template = "admin/revenue/platformfee/change_list.html"
+    list_display = (
+        "id",
+        "order_link",
+        "creator",
+        "transaction_type",
+        "subtotal",
+        "rate",
+        "platform_fee",
+        "creator_amount",
+        "currency",
+        "status",
+        "payout",
+        "payout_status",
+        "created_at",
+    )
+    list_filter = (
+        "status",
+        "payout_status",
+        "transaction_type",
+        ("creator", AutocompleteFilter),
+        ("created_at", DateRangeFilter),
+        ("collected_at", DateRangeFilter),
+        "currency",
+    )
+    search_fields = (*CREATOR_SEARCH, "payout__reference")  # see get_search_results
+    search_help_text = "Part of a creator's name, username or phone, or a whole payout reference"
+    list_select_related = ("creator", "payout")
+    ordering = ("-created_at", "-id")
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Each word matches a creator or a whole payout reference, by indexed ids (see PayoutAdmin)."""
+        for word in search_term.split():
+            payouts = list(Payout.objects.filter(reference=word.upper()).values_list("pk", flat=True))
+            queryset = queryset.filter(Q(creator_id__in=creators_matching(word)) | Q(payout_id__in=payouts))
+        return queryset, False
+
+    @property
+    def media(self):
+        return super().media + autocomplete_filter_media(PlatformFee, "creator", self.admin_site)
+
+    @admin.display(description="order", ordering="order_id")
+    def order_link(self, fee: PlatformFee) -> str:
+        return link("admin:payments_order_change", fee.order_id, f"#{fee.order_id}")
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        """The changelist, with the totals of the filtered rows per currency (one aggregate query).
+
+        Totals are summed over at most the paginator's cap of rows: past it (the whole table of
+        millions, unfiltered) the page asks for a narrower filter instead of scanning everything.
+        """
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None and changelist.paginator.capped:
+            response.context_data["totals_cap"] = changelist.paginator.CAP
+        elif changelist is not None:
+            response.context_data["totals"] = list(
+                changelist.queryset.order_by()
+                .values("currency")
+                .annotate(rows=Count("id"), platform_fees=Sum("platform_fee"), creator_amounts=Sum("creator_amount"))
+                .order_by("currency")
+            )
+        return response

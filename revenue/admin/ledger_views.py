@@ -1,0 +1,200 @@
+"""The ledger pages that are not a changelist: the ledger overview and its audit, and the
+manual adjustment form.
+
+Each view checks its permission, validates a form, calls one service, writes a LogEntry
+and reports with a message; the services own every rule about money.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, Sum
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from ..ledger import LedgerError, account_balance, ledger_audit
+from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry
+from ..services import ledger_adjust
+
+Kind = LedgerAccount.Kind
+CREATORS_PER_PAGE = 50
+
+
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict:
+    return {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **extra}
+
+
+def _require(request: HttpRequest, permission: str) -> None:
+    if not request.user.has_perm(permission):
+        raise PermissionDenied
+
+
+# --- Ledger overview ----------------------------------------------------------------------
+
+
+def _creator_rows(request: HttpRequest) -> tuple[Paginator, object, list[dict]]:
+    """One page of creators with their three balances per currency, largest available first.
+
+    Three queries whatever the number of creators: a count, the grouped page, the page's users.
+    """
+    owed = LedgerAccount.objects.filter(kind__in=LedgerAccount.CREATOR_KINDS)
+    term = request.GET.get("q", "").strip()
+    if term:
+        owed = owed.filter(
+            Q(creator__username__icontains=term)
+            | Q(creator__first_name__icontains=term)
+            | Q(creator__last_name__icontains=term)
+            | Q(creator__phone_number__icontains=term)
+        )
+    grouped = (
+        owed.values("creator_id", "currency")
+        .annotate(
+            pending=Sum("balance", filter=Q(kind=Kind.CREATOR_PENDING), default=Decimal(0)),
+            available=Sum("balance", filter=Q(kind=Kind.CREATOR_AVAILABLE), default=Decimal(0)),
+            in_flight=Sum("balance", filter=Q(kind=Kind.CREATOR_PAYOUT_IN_FLIGHT), default=Decimal(0)),
+        )
+        .order_by("-available", "creator_id", "currency")
+    )
+    paginator = Paginator(grouped, CREATORS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = list(page.object_list)
+    users = get_user_model().objects.in_bulk([r["creator_id"] for r in rows])
+    for row in rows:
+        row["creator"] = users.get(row["creator_id"])
+    return paginator, page, rows
+
+
+def ledger_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """Every account's balance: platform accounts one by one, creator accounts totalled per kind
+    and listed per creator (paginated), with a trial balance and the last audit's verdict."""
+    _require(request, "revenue.view_ledgeraccount")
+    platform = list(LedgerAccount.objects.filter(creator__isnull=True).order_by("currency", "kind"))
+    for account in platform:
+        account.current_balance = account_balance(account)
+    creator_totals = list(
+        LedgerAccount.objects.filter(kind__in=LedgerAccount.CREATOR_KINDS)
+        .values("kind", "currency")
+        .annotate(total=Sum("balance"), accounts=Count("id"))
+        .order_by("currency", "kind")
+    )
+    labels = dict(Kind.choices)
+    for total in creator_totals:
+        total["label"] = labels[total["kind"]]
+
+    # Trial balance on the normal sides: assets and expenses equal everything owed and earned.
+    trial: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"debit": Decimal(0), "credit": Decimal(0)})
+    for account in platform:
+        side = "debit" if account.is_debit_normal else "credit"
+        trial[account.currency][side] += account.current_balance
+    for total in creator_totals:
+        trial[total["currency"]]["credit"] += total["total"]
+    trial_rows = [
+        {"currency": cur, **sides, "balanced": sides["debit"] == sides["credit"]}
+        for cur, sides in sorted(trial.items())
+    ]
+
+    paginator, page, creator_rows = _creator_rows(request)
+    context = _context(
+        model_admin,
+        request,
+        "Ledger",
+        platform_accounts=platform,
+        creator_totals=creator_totals,
+        trial_rows=trial_rows,
+        creator_rows=creator_rows,
+        page=page,
+        paginator=paginator,
+        query=request.GET.get("q", ""),
+        last_audit=LedgerAuditRun.objects.first(),
+        can_run_audit=request.user.has_perm("revenue.add_ledgerauditrun"),
+        can_adjust=request.user.has_perm("revenue.post_adjustment"),
+    )
+    return TemplateResponse(request, "admin/revenue/ledger.html", context)
+
+
+def ledger_audit_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """Run `audit_ledger` now and record its verdict (POST only)."""
+    _require(request, "revenue.add_ledgerauditrun")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    run = ledger_audit()
+    verdict = "clean" if run.ok else f"{len(run.differences)} difference(s) found"
+    model_admin.log_addition(request, run, f"Ran the ledger audit: {verdict}")
+    model_admin.message_user(
+        request,
+        f"Ledger audit: {verdict}; {run.accounts_checked} accounts and {run.transactions_checked} transactions "
+        f"checked in {run.duration_seconds:.2f}s.",
+        messages.SUCCESS if run.ok else messages.ERROR,
+    )
+    return HttpResponseRedirect(reverse("admin:revenue_ledger"))
+
+
+# --- Manual adjustment --------------------------------------------------------------------
+
+
+class AdjustmentForm(forms.Form):
+    debit_account = forms.ModelChoiceField(queryset=LedgerAccount.objects.select_related("creator"))
+    credit_account = forms.ModelChoiceField(queryset=LedgerAccount.objects.select_related("creator"))
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=400,
+        help_text="Why this correction is needed; kept on the transaction and in the admin log.",
+    )
+    # Makes a double submission post once: the same token is the same idempotency key.
+    token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: object, admin_site: admin.AdminSite, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        source = LedgerEntry._meta.get_field("account")
+        for name in ("debit_account", "credit_account"):
+            widget = AutocompleteSelect(source, admin_site, attrs={"style": "width: 32em"})
+            widget.choices = self.fields[name].choices
+            self.fields[name].widget = widget
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError("A reason is required.")
+        return reason
+
+
+def adjustment_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """Post a balanced ADJUSTMENT between two accounts with a mandatory reason (`ledger_adjust`)."""
+    _require(request, "revenue.post_adjustment")
+    if request.method == "POST":
+        form = AdjustmentForm(request.POST, admin_site=model_admin.admin_site)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                txn = ledger_adjust(
+                    debit_account=data["debit_account"],
+                    credit_account=data["credit_account"],
+                    amount=data["amount"],
+                    reason=data["reason"],
+                    by=request.user,
+                    idempotency_key=f"adjustment:{data['token'].hex}",
+                )
+            except LedgerError as exc:
+                form.add_error(None, exc.message)
+            else:
+                summary = f"Dr {data['debit_account']} / Cr {data['credit_account']} {data['amount']}: {data['reason']}"
+                model_admin.log_addition(request, txn, f"Posted adjustment: {summary}"[:1000])
+                model_admin.message_user(request, f"Adjustment #{txn.pk} posted: {summary}", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:revenue_ledgertransaction_change", args=[txn.pk]))
+    else:
+        form = AdjustmentForm(initial={"token": uuid.uuid4()}, admin_site=model_admin.admin_site)
+    context = _context(
+        model_admin, request, "Post a ledger adjustment", form=form, media=model_admin.media + form.media
+    )
+    return TemplateResponse(request, "admin/revenue/ledgertransaction/adjust.html", context)

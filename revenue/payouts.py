@@ -1,0 +1,213 @@
+"""A payout's life after its request: the one place its status changes (docs/architecture.md's table).
+
+:func:`payout_transition` checks ``Payout.TRANSITIONS``, writes the status with a conditional
+UPDATE under the row lock, posts the ledger transaction of the move, moves the fee rows,
+records a :class:`PayoutStatusChange` and writes the notifications, all in one transaction.
+:func:`payout_apply_gateway_status` turns what ClickPesa reported into such a move.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from clickpesa.models import WebhookEvent
+from clickpesa.payloads import GatewayStatus
+from core.errors import BlinnoError
+from core.money import format_money
+from core.notes import append_note
+from core.results import Result
+from notifications.models import Notification
+from notifications.services import Message, notify_many, notify_staff, staff_messages
+
+from .fees import fees_follow_payout
+from .models import Payout, PayoutStatusChange
+from .postings import post_return, post_settle
+
+NKind = Notification.Kind
+
+
+class PayoutError(BlinnoError):
+    code = "payout_refused"
+
+
+# What a gateway status means for a payout (PROTOCOL.md: AUTHORIZED/PROCESSING/PENDING are
+# in flight; SUCCESS is done; REFUNDED and REVERSED return the money; FAILED never left).
+GATEWAY_TO_PAYOUT = {
+    GatewayStatus.AUTHORIZED: Payout.Status.PROCESSING,
+    GatewayStatus.PROCESSING: Payout.Status.PROCESSING,
+    GatewayStatus.PENDING: Payout.Status.PROCESSING,
+    GatewayStatus.SUCCESS: Payout.Status.PAID,
+    GatewayStatus.SETTLED: Payout.Status.PAID,
+    GatewayStatus.FAILED: Payout.Status.FAILED,
+    GatewayStatus.REFUNDED: Payout.Status.REFUNDED,
+    GatewayStatus.REVERSED: Payout.Status.REVERSED,
+}
+
+
+def _amount_matches(payout: Payout, amount: Decimal | None, fee: Decimal | None, currency: str | None) -> bool:
+    """ClickPesa's payout amount may include its fee (when the merchant bears it): accept both."""
+    if currency and currency != payout.currency:
+        return False
+    if amount is None:
+        return True
+    return amount == payout.amount or (fee is not None and amount - fee == payout.amount)
+
+
+def _creator_context(payout: Payout, **extra: object) -> dict[str, object]:
+    creator = payout.creator
+    return {
+        "name": creator.get_short_name() or creator.username,
+        "amount": format_money(payout.amount, payout.currency),
+        "destination": payout.destination_label,
+        "reference": payout.reference,
+        **extra,
+    }
+
+
+@transaction.atomic
+def payout_transition(
+    payout: Payout,
+    target: str,
+    *,
+    source: str,
+    event: WebhookEvent | None = None,
+    gateway_id: str = "",
+    fee: Decimal | None = None,
+    reason: str = "",
+    fee_returned: bool = False,
+    changed_by: AbstractBaseUser | None = None,
+) -> Result:
+    """Move a payout to `target` if DESIGN.md's state table allows it; the one place payouts change.
+
+    Locks the payout row, checks the transition, writes the status with a conditional
+    UPDATE (the guard), posts the ledger transaction, updates the fee rows, records a
+    PayoutStatusChange and notifies. A transition the table does not allow changes
+    nothing and returns a STALE outcome that says why ("PROCESSING after PAID").
+    """
+    payout = Payout.objects.select_for_update().select_related("creator").get(pk=payout.pk)
+    current = payout.status
+    if current == target:
+        return Result.unchanged(f"payout already {target}")
+    if current not in Payout.TRANSITIONS.get(target, ()):
+        return Result.stale(f"{target} after {current}")
+
+    now = timezone.now()
+    changes: dict[str, object] = {"status": target, "updated_at": now}
+    if gateway_id and not payout.gateway_id:
+        changes["gateway_id"] = gateway_id[:64]
+    if target == Payout.Status.PROCESSING:
+        changes["submitted_at"] = payout.submitted_at or now
+    elif target == Payout.Status.PAID:
+        changes["paid_at"] = now
+        if fee is not None:
+            changes["gateway_fee"] = fee
+    else:
+        changes["returned_at"] = now
+        changes["notes"] = append_note(payout.notes, f"{target}: {reason or 'no reason given'}")
+    updated = Payout.objects.filter(pk=payout.pk, status=current).update(**changes)
+    if updated != 1:  # the row is locked above, so only a bug elsewhere can get here
+        raise PayoutError(f"Payout {payout.reference} changed under a lock; refusing.", code="guard_failed")
+    for field, value in changes.items():
+        setattr(payout, field, value)
+
+    fees_follow_payout(payout, now=now)
+    if target == Payout.Status.PROCESSING:
+        messages = [Message(NKind.PAYOUT_SENT, f"payout:{payout.pk}:sent", _creator_context(payout), payout.creator)]
+    elif target == Payout.Status.PAID:
+        post_settle(payout)
+        messages = [Message(NKind.PAYOUT_PAID, f"payout:{payout.pk}:paid", _creator_context(payout), payout.creator)]
+    else:
+        post_return(payout, from_status=current, fee_returned=fee_returned)
+        context = _creator_context(payout, reason=reason or target.lower())
+        messages = [Message(NKind.PAYOUT_RETURNED, f"payout:{payout.pk}:returned", context, payout.creator)]
+        if current == Payout.Status.PAID:
+            messages += staff_messages(
+                kind=NKind.FINANCE_ALERT,
+                dedupe_key=f"payout:{payout.pk}:returned-after-paid",
+                context={
+                    "title": f"Payout {payout.reference} {target.lower()} after it was paid",
+                    "detail": f"{format_money(payout.amount, payout.currency)} to {payout.destination_label} "
+                    f"came back: {reason or 'no reason given'}. It is back in the creator's available balance.",
+                },
+                group="Finance",
+            )
+    PayoutStatusChange.objects.create(
+        payout=payout,
+        from_status=current,
+        to_status=target,
+        source=source,
+        webhook_event=event,
+        changed_by=changed_by,
+        note=(reason or "")[:500],
+    )
+    notify_many(messages)
+    return Result.done(f"{current} -> {target}")
+
+
+@transaction.atomic
+def payout_apply_gateway_status(
+    payout: Payout,
+    status: str | None,
+    *,
+    source: str,
+    event: WebhookEvent | None = None,
+    gateway_id: str = "",
+    amount: Decimal | None = None,
+    fee: Decimal | None = None,
+    currency: str | None = None,
+    reason: str = "",
+    fee_returned: bool = False,
+    changed_by: AbstractBaseUser | None = None,
+) -> Result:
+    """Apply a status ClickPesa reported (webhook, poll or API answer) to a payout.
+
+    An amount that matches neither the payout nor the payout plus ClickPesa's fee moves no
+    money: the payout is flagged for finance and the event says why.
+    """
+    target = GATEWAY_TO_PAYOUT.get(status) if status else None
+    if target is None:
+        return Result.unchanged(f"payout status {status or 'unknown'} has no effect")
+    if not _amount_matches(payout, amount, fee, currency):
+        return _payout_needs_review(payout, amount=amount, fee=fee, currency=currency, status=status, event=event)
+    return payout_transition(
+        payout,
+        target,
+        source=source,
+        event=event,
+        gateway_id=gateway_id,
+        fee=fee,
+        reason=reason,
+        fee_returned=fee_returned,
+        changed_by=changed_by,
+    )
+
+
+def _payout_needs_review(
+    payout: Payout,
+    *,
+    amount: Decimal | None,
+    fee: Decimal | None,
+    currency: str | None,
+    status: str,
+    event: WebhookEvent | None,
+) -> Result:
+    payout = Payout.objects.select_for_update().get(pk=payout.pk)
+    note = (
+        f"ClickPesa reported {status} for {currency or payout.currency} {amount} (fee {fee}); "
+        f"the payout is {format_money(payout.amount, payout.currency)}. No money moved."
+    )
+    payout.needs_review = True
+    payout.notes = append_note(payout.notes, note)
+    payout.save(update_fields=["needs_review", "notes", "updated_at"])
+    notify_staff(
+        kind=NKind.FINANCE_ALERT,
+        dedupe_key=f"payout:{payout.pk}:amount-mismatch:{getattr(event, 'pk', 'direct')}",
+        context={"title": f"Payout {payout.reference}: amount differs", "detail": note},
+    )
+    return Result.done(f"needs review: {note}")
+
+
