@@ -30,6 +30,7 @@ from prometheus_client.exposition import choose_encoder
 
 logger = logging.getLogger(__name__)
 
+
 class DatabaseCollector:
     """Gauges computed from the database on each scrape, in four indexed queries."""
 

@@ -129,5 +129,3 @@ def notifications_sweep(
     if due:
         Notification.objects.filter(pk__in=due, status=Status.PENDING).update(next_attempt_at=now)
     return due
-
-

@@ -209,5 +209,3 @@ def _payout_needs_review(
         context={"title": f"Payout {payout.reference}: amount differs", "detail": note},
     )
     return Result.done(f"needs review: {note}")
-
-

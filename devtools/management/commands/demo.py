@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
+from celery import current_app as celery_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
@@ -43,7 +44,6 @@ from django.test import override_settings
 from django.utils import timezone
 
 from backoffice.reconciliation import poll_since
-from blinno.celery import app as celery_app
 from clickpesa.models import WebhookEvent
 from clickpesa.polling import PollSummary
 from core.money import format_money
