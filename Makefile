@@ -37,12 +37,13 @@ need_broker = if [ -z "$${CELERY_BROKER_URL:-}" ] && ! $(call dotenv_has,CELERY_
 		exit 1; \
 	fi
 
-.PHONY: help venv run test lint fmt migrations-check worker beat demo bench bench-scale db-stop clean
+.PHONY: help venv run test lint fmt typecheck migrations-check worker beat demo bench bench-scale db-stop clean
 
 help:
 	@echo "make run               migrate, seed demo data, serve the admin at $(ADMIN_URL)"
 	@echo "make test              run the tests (PYTEST_ARGS=..., PYTEST_WORKERS=$(PYTEST_WORKERS))"
 	@echo "make lint | fmt        ruff check and format check | fix and format"
+	@echo "make typecheck         mypy (django-stubs) over the apps"
 	@echo "make migrations-check  fail if models and migrations disagree"
 	@echo "make worker | beat     Celery worker | scheduler (need CELERY_BROKER_URL)"
 	@echo "make demo | bench      end-to-end demo | benchmarks (BENCH_SECONDS=30, BENCH_SCALE=0.05; see bench/README.md)"
@@ -88,6 +89,10 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The django-stubs plugin loads the settings; any database URL will do, none is opened.
+typecheck: venv
+	DATABASE_URL="$${DATABASE_URL:-postgres:///blinno}" $(BIN)/mypy
 
 migrations-check: venv
 	@$(with_db); \

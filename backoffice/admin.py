@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -11,12 +12,13 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin
 from core.errors import BlinnoError
 from core.money import Currency
+from revenue.admin.common import admin_user
 
 from .models import StatementImport, StatementLine
 from .reconciliation import statement_fetch, statement_import_csv, statement_summary
@@ -25,7 +27,7 @@ STATEMENT_MAX_BYTES = 10 * 1024 * 1024
 STATEMENT_MAX_DAYS = 93  # ClickPesa's statement endpoint is for reporting periods, not years
 
 
-def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict:
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict[str, object]:
     return {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **extra}
 
 
@@ -43,8 +45,9 @@ class _PeriodForm(forms.Form):
     period_start = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     period_end = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         start, end = data.get("period_start"), data.get("period_end")
         if start and end:
             if start > end:
@@ -58,7 +61,7 @@ class StatementUploadForm(_PeriodForm):
     file = forms.FileField(help_text="The CSV the ClickPesa merchant dashboard exports.")
     field_order = ["file", "currency", "period_start", "period_end"]
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # forms.Form's arguments
         super().__init__(*args, **kwargs)
         for name in ("period_start", "period_end"):
             self.fields[name].required = False
@@ -88,12 +91,12 @@ def statement_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, *
                     currency=data["currency"],
                     period_start=data["period_start"],
                     period_end=data["period_end"],
-                    by=request.user,
+                    by=admin_user(request),
                 )
             else:
                 statement = statement_import_csv(
                     data["file"].read(),
-                    by=request.user,
+                    by=admin_user(request),
                     currency=data["currency"],
                     filename=data["file"].name,
                     period_start=data["period_start"],
@@ -137,7 +140,7 @@ class StatementImportAdmin(ReadOnlyAdmin):
     list_select_related = ("imported_by",)
     search_fields = ("filename",)
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[StatementImport]:
         counts = {outcome.value.lower(): Count("lines", filter=Q(lines__outcome=outcome.value)) for outcome in OUTCOMES}
         return super().get_queryset(request).annotate(**counts)
 
@@ -168,7 +171,7 @@ class StatementImportAdmin(ReadOnlyAdmin):
     def missing_theirs(self, statement: StatementImport) -> str:
         return self._count(statement, OUTCOMES.MISSING_THEIRS)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "upload/",
@@ -183,11 +186,13 @@ class StatementImportAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_import": request.user.has_perm("backoffice.import_statement")}
         return super().changelist_view(request, extra_context)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
         """The import, its counts per outcome, and the lines that need attention."""
         statement = self.get_object(request, unquote(object_id))
         if statement is not None:

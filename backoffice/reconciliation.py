@@ -31,6 +31,7 @@ from clickpesa.client import ClickPesaClient
 from clickpesa.polling import PollSummary
 from core.errors import BlinnoError
 from core.money import format_money
+from core.users import User
 from payments.models import Payment
 from payments.polling import poll_payments_since
 from revenue.models import Deposit, Payout
@@ -302,7 +303,9 @@ class _Matcher:
             lines.append(self._ours(d.reference, "Deposit", d.amount, d.created_at, deposit=d))
         return lines
 
-    def _ours(self, reference: str, line_type: str, amount: Decimal, when: datetime, **record: object) -> StatementLine:
+    def _ours(
+        self, reference: str, line_type: str, amount: Decimal, when: datetime | None, **record: object
+    ) -> StatementLine:
         return StatementLine(
             order_reference=reference,
             line_type=line_type,
@@ -328,7 +331,7 @@ def statement_import(
     records: Sequence[StatementRecord],
     source: str,
     currency: str,
-    by: object,
+    by: User,
     period_start: date | None = None,
     period_end: date | None = None,
     filename: str = "",
@@ -364,7 +367,7 @@ def statement_import(
 def statement_import_csv(
     data: bytes,
     *,
-    by: object,
+    by: User,
     currency: str,
     filename: str = "",
     period_start: date | None = None,
@@ -382,7 +385,7 @@ def statement_import_csv(
     )
 
 
-def statement_fetch(*, currency: str, period_start: date, period_end: date, by: object) -> StatementImport:
+def statement_fetch(*, currency: str, period_start: date, period_end: date, by: User) -> StatementImport:
     """Fetch the statement for a period from ClickPesa's API and import it.
 
     Raises clickpesa.client.ClickPesaError (a BlinnoError) when ClickPesa gives no usable answer.

@@ -89,7 +89,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     )
     readonly_fields = ("body_pretty", "headers_pretty", "traceback_pretty", "our_record")
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WebhookEvent]:
         # Bodies and tracebacks are read on the event's own page only.
         return super().get_queryset(request).defer("body", "headers", "traceback")
 
@@ -121,7 +121,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         return request.user.has_perm("clickpesa.replay_webhookevent")
 
     @admin.action(description="Replay selected events (failed, dead, unmatched)", permissions=["replay"])
-    def replay_events(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         """Process each event again through the receiver (idempotent); report where each ended."""
         report = apply_each(
             self,

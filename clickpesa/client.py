@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 import requests
 from django.conf import settings
@@ -253,11 +253,18 @@ def _error_message(response: requests.Response) -> str:
     return message.strip()[:_MESSAGE_CHARS]
 
 
+class _ErrorDetails(TypedDict):
+    """The keyword arguments every :class:`ClickPesaError` takes besides its message."""
+
+    status_code: int | None
+    body: str
+
+
 def _error_for(response: requests.Response) -> ClickPesaError:
     """Map a failed answer to the exception a caller acts on."""
     status = response.status_code
     message = _error_message(response)
-    details = {"status_code": status, "body": response.text[:_BODY_CHARS]}
+    details: _ErrorDetails = {"status_code": status, "body": response.text[:_BODY_CHARS]}
     if status in (401, 403):
         return AuthFailed(message, **details)
     if status == 409:

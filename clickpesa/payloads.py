@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -191,6 +191,7 @@ def _order_reference(data: Mapping[str, Any]) -> str:
 def _check_depth(value: object) -> None:
     """Reject nesting deeper than MAX_NESTING, without recursing."""
     stack: list[tuple[object, int]] = [(value, 1)]
+    children: Iterable[object]
     while stack:
         item, depth = stack.pop()
         if isinstance(item, dict):

@@ -109,8 +109,9 @@ def _read_body(request: HttpRequest) -> bytes:
     raw = request.read(limit + 1)
     if declared > limit or len(raw) > limit:
         raise _Refused(413, f"body larger than {limit} bytes", raw=raw[:limit])
-    if request.content_type.lower() != "application/json":
-        shown = inbox.clean_text(request.content_type, 60) or "none"
+    content_type = request.content_type or ""  # None only on a bare HttpRequest; WSGI and ASGI requests set it
+    if content_type.lower() != "application/json":
+        shown = inbox.clean_text(content_type, 60) or "none"
         raise _Refused(415, f"content type must be application/json, not {shown!r}", raw=raw)
     return raw
 

@@ -8,7 +8,10 @@ from django.db import transaction
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -71,9 +74,9 @@ class WebhookView(APIView):
     """POST a ClickPesa webhook: the receiver's status and JSON; 405 for other methods."""
 
     http_method_names = ["post"]
-    authentication_classes = []
-    permission_classes = []
-    parser_classes = []
+    authentication_classes: list[type[BaseAuthentication]] = []
+    permission_classes: list[type[BasePermission]] = []
+    parser_classes: list[type[BaseParser]] = []
     content_negotiation_class = _JsonWhateverAccept
 
     @extend_schema(

@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar, cast
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten
 from django.core.paginator import Paginator
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 
@@ -21,6 +23,9 @@ from core.errors import BlinnoError
 
 # How many refusals are spelled out one by one before only the summary is shown.
 REFUSALS_SHOWN = 10
+
+M = TypeVar("M", bound=Model)
+R = TypeVar("R")
 
 
 class CappedCountPaginator(Paginator):
@@ -35,8 +40,10 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        # Unordered: a count needs no sort, and any index may then serve the filters.
-        return self.object_list.order_by()[: self.CAP + 1].count()
+        # Unordered: a count needs no sort, and any index may then serve the filters. The admin
+        # paginates a changelist's queryset, the only thing this paginator is given.
+        queryset = cast("QuerySet[Model]", self.object_list)
+        return queryset.order_by()[: self.CAP + 1].count()
 
     @property
     def capped(self) -> bool:
@@ -71,7 +78,7 @@ class ReadOnlyTabularInline(admin.TabularInline):
     show_change_link = True
 
     def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> tuple[str, ...]:
-        return tuple(self.fields or ())
+        return tuple(flatten(self.fields or ()))
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
@@ -88,11 +95,11 @@ def plural(count: int, singular: str, plural_form: str | None = None) -> str:
 
 
 @dataclass
-class ActionReport:
+class ActionReport(Generic[M, R]):
     """What one admin action did: the objects changed and, per short reason, how many were refused."""
 
-    done: list[Model] = field(default_factory=list)
-    results: dict[object, object] = field(default_factory=dict)
+    done: list[M] = field(default_factory=list)
+    results: dict[object, R] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
     refusals: list[str] = field(default_factory=list)
 
@@ -116,19 +123,19 @@ class ActionReport:
 def apply_each(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
-    objects: Iterable[Model],
-    service: Callable[[Model], object],
+    objects: Iterable[M],
+    service: Callable[[M], R],
     *,
-    log_message: Callable[[Model, object], str],
+    log_message: Callable[[M, R], str],
     reasons: Mapping[str, str] | None = None,
-) -> ActionReport:
+) -> ActionReport[M, R]:
     """Call `service` on each object; log each success as a change; collect each refusal.
 
     A refusal is a BlinnoError: its `code` maps to a short reason through `reasons` (the
     service's own message otherwise). Each object is its own service call and transaction,
     so one refusal never undoes another object's success.
     """
-    report = ActionReport()
+    report: ActionReport[M, R] = ActionReport()
     for obj in objects:
         try:
             result = service(obj)
@@ -145,7 +152,7 @@ def apply_each(
 def tell(
     modeladmin: admin.ModelAdmin,
     request: HttpRequest,
-    report: ActionReport,
+    report: ActionReport[M, R],
     noun: str,
     verb: str,
     *,

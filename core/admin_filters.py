@@ -7,21 +7,23 @@ parameters of the changelist, so they combine with every other filter and the se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from datetime import date, datetime, time, timedelta
+from typing import Any, cast
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.options import IncorrectLookupParameters, ModelAdmin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.db.models import Field, Model, QuerySet
+from django.db.models.fields.related import RelatedField
 from django.forms import Media
 from django.http import HttpRequest
 from django.utils import timezone
 
 
-def _kept_parameters(changelist: ChangeList, own: list[str]) -> list[tuple[str, str]]:
+def _kept_parameters(changelist: ChangeList, own: Collection[str]) -> list[tuple[str, str]]:
     """The changelist's other GET parameters, as hidden inputs of a filter's form."""
     return [(name, value) for name, value in changelist.params.items() if name not in own]
 
@@ -30,8 +32,9 @@ class _DateRangeForm(forms.Form):
     start = forms.DateField(required=False)
     end = forms.DateField(required=False)
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data  # what Form.clean() returns
         start, end = data.get("start"), data.get("end")
         if start and end and start > end:
             raise forms.ValidationError("The start date is after the end date.")
@@ -49,7 +52,13 @@ class DateRangeFilter(admin.FieldListFilter):
     template = "admin/filters/date_range.html"
 
     def __init__(
-        self, field: Field, request: HttpRequest, params: dict, model: type[Model], model_admin, field_path: str
+        self,
+        field: Field,
+        request: HttpRequest,
+        params: dict[str, list[str]],
+        model: type[Model],
+        model_admin: ModelAdmin[Any],
+        field_path: str,
     ) -> None:
         self.lookup_start = f"{field_path}__date__gte"
         self.lookup_end = f"{field_path}__date__lte"
@@ -65,9 +74,9 @@ class DateRangeFilter(admin.FieldListFilter):
         value = self.used_parameters.get(name)
         if isinstance(value, list):
             return value[-1] if value else ""
-        return value or ""
+        return value if isinstance(value, str) else ""
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.lookup_start, self.lookup_end]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -85,8 +94,9 @@ class DateRangeFilter(admin.FieldListFilter):
             queryset = queryset.filter(**{f"{self.field_path}__lt": _midnight(end + timedelta(days=1))})
         return queryset
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict]:
-        own = self.expected_parameters()
+    # The stubs narrow choices() to the keys of the built-in filter templates; ours has its own template.
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, object]]:  # type: ignore[override]
+        own = [self.lookup_start, self.lookup_end]  # expected_parameters(), as strings
         yield {
             "selected": bool(self.used_parameters),
             "start_name": self.lookup_start,
@@ -103,7 +113,7 @@ class IsSetFilter(admin.SimpleListFilter):
 
     field_name = ""
 
-    def lookups(self, request: HttpRequest, model_admin) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> list[tuple[str, str]]:
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -130,19 +140,28 @@ class AutocompleteFilter(admin.FieldListFilter):
     template = "admin/filters/autocomplete.html"
 
     def __init__(
-        self, field: Field, request: HttpRequest, params: dict, model: type[Model], model_admin, field_path: str
+        self,
+        field: Field,
+        request: HttpRequest,
+        params: dict[str, list[str]],
+        model: type[Model],
+        model_admin: ModelAdmin[Any],
+        field_path: str,
     ) -> None:
-        self.lookup = f"{field_path}__{field.target_field.name}__exact"
+        # Made for a foreign key (the class docstring): the field it is listed on is a RelatedField.
+        related = cast("RelatedField[Any, Any]", field)
+        self.lookup = f"{field_path}__{related.target_field.name}__exact"
         super().__init__(field, request, params, model, model_admin, field_path)
         value = self.used_parameters.get(self.lookup)
-        self.value = (value[-1] if isinstance(value, list) else value) or ""
+        last = value[-1] if isinstance(value, list) else value
+        self.value: str = last if isinstance(last, str) else ""
         widget = AutocompleteSelect(field, model_admin.admin_site, attrs={"style": "width: 100%"})
-        form_field = forms.ModelChoiceField(queryset=field.related_model._default_manager.all(), widget=widget)
+        form_field = forms.ModelChoiceField(queryset=related.related_model._default_manager.all(), widget=widget)
         self.form = forms.Form()
         self.form.fields[self.lookup] = form_field
         self.form.initial = {self.lookup: self.value} if self.value else {}
 
-    def expected_parameters(self) -> list[str]:
+    def expected_parameters(self) -> list[str | None]:
         return [self.lookup]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
@@ -153,12 +172,13 @@ class AutocompleteFilter(admin.FieldListFilter):
         except ValueError as exc:
             raise IncorrectLookupParameters(str(exc)) from exc
 
-    def choices(self, changelist: ChangeList) -> Iterator[dict]:
+    # As DateRangeFilter.choices: keys for this filter's own template.
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, object]]:  # type: ignore[override]
         yield {
             "selected": bool(self.value),
             "field": self.form[self.lookup],
-            "keep": _kept_parameters(changelist, self.expected_parameters()),
-            "clear_query_string": changelist.get_query_string(remove=self.expected_parameters()),
+            "keep": _kept_parameters(changelist, [self.lookup]),
+            "clear_query_string": changelist.get_query_string(remove=[self.lookup]),
         }
 
 

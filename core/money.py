@@ -1,8 +1,14 @@
 """Money primitives: the currency list, the one rounding rule, and display formatting."""
 
+from __future__ import annotations
+
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from django.db import models
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 CENT = Decimal("0.01")
 
@@ -12,7 +18,19 @@ class Currency(models.TextChoices):
     USD = "USD", "US dollar"
 
 
-def money_field(**kwargs: object) -> models.DecimalField:
+class MoneyFieldOptions(TypedDict, total=False):
+    """The column options a money field may set; its digits and decimal places are fixed."""
+
+    verbose_name: StrOrPromise
+    null: bool
+    blank: bool
+    default: Decimal | int
+    help_text: StrOrPromise
+    db_index: bool
+    editable: bool
+
+
+def money_field(**kwargs: Unpack[MoneyFieldOptions]) -> models.DecimalField:
     """The one column shape for an amount of money."""
     return models.DecimalField(max_digits=14, decimal_places=2, **kwargs)
 

@@ -8,7 +8,7 @@ what is there, instead of a SELECT, a savepoint, the INSERT and a caught Integri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from django.db import connection
 from django.db.models import Model
@@ -37,11 +37,14 @@ def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[
         return []
     model = type(instances[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    # A concrete field is one with a column (Django's ``Field.concrete`` is ``column is not None``).
+    columns = [cast(str, f.column) for f in fields]
     row = f"({', '.join(['%s'] * len(fields))})"
     sql = (
-        f"INSERT INTO {model._meta.db_table} ({', '.join(f.column for f in fields)}) "  # noqa: S608 - names from the model
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
         f"VALUES {', '.join([row] * len(instances))} {on_conflict} RETURNING *"
     )
     values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for instance in instances for f in fields]
     # A raw queryset, so that the returned rows are read as models are (JSON, time zones).
-    return list(model.objects.raw(sql, values))
+    # The default manager is ``objects``: no model this is used with declares another.
+    return list(model._default_manager.raw(sql, values))

@@ -90,5 +90,8 @@ def health_check() -> tuple[bool, dict[str, object]]:
     """
     database, broker = database_probe(), broker_probe()
     status = "ok" if database.ok and broker.ok else ("degraded" if database.ok else "unavailable")
-    report = {"status": status, "checks": {"database": database.as_json(), "broker": broker.as_json()}}
+    report: dict[str, object] = {
+        "status": status,
+        "checks": {"database": database.as_json(), "broker": broker.as_json()},
+    }
     return database.ok, report

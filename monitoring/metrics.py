@@ -18,7 +18,6 @@ import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -71,8 +70,8 @@ class DatabaseCollector:
         )
         waiting = (Notification.Status.PENDING, Notification.Status.SENDING, Notification.Status.FAILED)
         rows = _by_status(Notification.objects.filter(status__in=waiting), "created_at")
-        for status in waiting:
-            notifications.add_metric([status], rows.get(status, (0, None))[0])
+        for notification_status in waiting:
+            notifications.add_metric([notification_status], rows.get(notification_status, (0, None))[0])
         yield notifications
         yield _gauge(
             "blinno_notification_oldest_pending_age_seconds",
@@ -92,19 +91,19 @@ class DatabaseCollector:
             "Age of the oldest payout in a status since it was requested (0 when there is none)",
             labels=["status"],
         )
-        counts = {
-            row["status"]: row
+        counts: dict[str, tuple[int, int, datetime | None]] = {
+            row["status"]: (row["n"], row["stuck"], row["oldest"])
             for row in Payout.objects.filter(status__in=Payout.IN_FLIGHT_STATUSES)
             .values("status")
             .annotate(
                 n=Count("id"), stuck=Count("id", filter=Q(created_at__lt=now - stuck_after)), oldest=Min("created_at")
             )
         }
-        for status in Payout.IN_FLIGHT_STATUSES:
-            row = counts.get(status, {"n": 0, "stuck": 0, "oldest": None})
-            in_flight.add_metric([status], row["n"])
-            stuck.add_metric([status], row["stuck"])
-            payout_age.add_metric([status], _age(now, row["oldest"]))
+        for payout_status in Payout.IN_FLIGHT_STATUSES:
+            n, n_stuck, oldest = counts.get(payout_status, (0, 0, None))
+            in_flight.add_metric([payout_status], n)
+            stuck.add_metric([payout_status], n_stuck)
+            payout_age.add_metric([payout_status], _age(now, oldest))
         yield in_flight
         yield stuck
         yield payout_age
@@ -120,7 +119,7 @@ class DatabaseCollector:
             )
 
 
-def _by_status(queryset: QuerySet, field: str) -> dict[str, tuple[int, Any]]:
+def _by_status(queryset: QuerySet, field: str) -> dict[str, tuple[int, datetime | None]]:
     rows = queryset.values("status").annotate(n=Count("id"), oldest=Min(field))
     return {row["status"]: (row["n"], row["oldest"]) for row in rows}
 
@@ -136,7 +135,7 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 class _Scrape:
     """One scrape: the process's (or all workers') counted metrics, then the database gauges."""
 
-    def __init__(self, counted: Any) -> None:
+    def __init__(self, counted: CollectorRegistry) -> None:
         self.counted = counted
 
     def collect(self) -> Iterator[Metric]:

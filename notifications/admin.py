@@ -32,7 +32,7 @@ class NotificationAdmin(ReadOnlyAdmin):
         return request.user.has_perm("notifications.resend_notification")
 
     @admin.action(description="Resend selected failed notifications", permissions=["resend"])
-    def resend(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def resend(self, request: HttpRequest, queryset: QuerySet[Notification]) -> None:
         report = apply_each(
             self,
             request,

@@ -11,6 +11,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,6 +20,7 @@ from django.utils import timezone, translation
 
 from core.errors import BlinnoError
 from core.upsert import insert_all_on_conflict
+from core.users import User
 
 from . import tasks
 from .models import Notification
@@ -28,7 +30,8 @@ logger = logging.getLogger(__name__)
 
 Status = Notification.Status
 
-DEDUPE_KEY_MAX = Notification._meta.get_field("dedupe_key").max_length
+# A CharField, so max_length is set (Django's checks refuse a CharField without one).
+DEDUPE_KEY_MAX = cast(int, Notification._meta.get_field("dedupe_key").max_length)
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Message:
     kind: str
     dedupe_key: str
     context: Mapping[str, object]
-    recipient: object | None = None
+    recipient: User | None = None
     email: str | None = None
 
 
@@ -100,7 +103,7 @@ def notify(
     kind: str,
     dedupe_key: str,
     context: Mapping[str, object],
-    recipient: object | None = None,
+    recipient: User | None = None,
     email: str | None = None,
 ) -> int:
     """Write one notification; see `notify_many`."""

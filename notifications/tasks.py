@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from . import delivery
 
@@ -15,7 +15,7 @@ ENQUEUE_BATCH = 100
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None)
-def notification_deliver(self, notification_id: int) -> bool:  # type: ignore[no-untyped-def]
+def notification_deliver(self: Task, notification_id: int) -> bool:
     """Send one notification; after a failure, run again when the row's backoff says it is due.
 
     The row counts attempts and turns FAILED at its limit, so retries end there (hence no

@@ -5,10 +5,13 @@ Context values arrive formatted for people: amounts as "TZS 25,000" (core.money
 Tanzania's time. `render` is called inside translation.override.
 """
 
+from __future__ import annotations
+
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -17,9 +20,13 @@ from django.utils.translation import gettext_lazy
 
 from .models import Notification
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrPromise
+
 Kind = Notification.Kind
 
-TEXTS = {
+# Keyed by Kind; looked up with a notification's kind, a plain string (Kind members are strings).
+TEXTS: dict[str, tuple[StrPromise, StrPromise]] = {
     Kind.SALE: (
         gettext_lazy("You made a sale: %(amount)s"),
         gettext_lazy(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -97,7 +97,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         return request.user.has_perm("revenue.requery_payout")
 
     @admin.action(description="Re-query ClickPesa about selected payments", permissions=["requery"])
-    def requery_payments(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def requery_payments(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         """Ask ClickPesa about each payment and apply its answer as a webhook would (source poll)."""
         requery_each(self, request, queryset, payment_requery, "payment")
 
@@ -114,7 +114,9 @@ class PaymentAdmin(ReadOnlyAdmin):
     def amount_display(self, payment: Payment) -> str:
         return format_money(payment.amount, payment.currency)
 
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
         """The payment, then the ClickPesa events for its reference and its ledger transactions."""
         payment = self.get_object(request, unquote(object_id))
         if payment is not None:

@@ -11,10 +11,10 @@ nobody can pay a push that was never sent.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from clickpesa.client import ClickPesaClient, ClickPesaError, session
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import PAYMENT_FAILED, PAYMENT_RECEIVED, GatewayStatus, PaymentData, parse_payment
 from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest
+from core.users import User
 
 from .models import Payment
 
@@ -29,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 # The fields of each webhook's ``data`` (docs/clickpesa.md, older names included), in which a
 # query's answer is passed on: the same content as the webhook, so that the two dedupe.
-PAYMENT_RECEIVED_FIELDS = (
+PAYMENT_RECEIVED_FIELDS: tuple[str, ...] = (
     "id",
     "paymentId",
     "status",
@@ -46,13 +47,20 @@ PAYMENT_RECEIVED_FIELDS = (
     "updatedAt",
     "customer",
 )
-PAYMENT_FAILED_FIELDS = ("id", "status", "orderReference", "message", "channel", "clientId", "createdAt", "updatedAt")
+PAYMENT_FAILED_FIELDS: tuple[str, ...] = (
+    "id",
+    "status",
+    "orderReference",
+    "message",
+    "channel",
+    "clientId",
+    "createdAt",
+    "updatedAt",
+)
 PAYMENT_SUCCESS = (GatewayStatus.SUCCESS, GatewayStatus.SETTLED)
 
 
-def poll_payment(
-    payment: Payment, *, by: AbstractBaseUser | None = None, client: ClickPesaClient | None = None
-) -> PollResult:
+def poll_payment(payment: Payment, *, by: User | None = None, client: ClickPesaClient | None = None) -> PollResult:
     """Ask ClickPesa about one payment and apply the answer as its webhook would be applied."""
     reference = payment.reference
     Payment.objects.filter(pk=payment.pk).update(last_polled_at=timezone.now())
@@ -84,7 +92,12 @@ def poll_payment(
 
 
 def _ingest(
-    event_name: str, data: PaymentData, fields: dict[str, object], *, gateway_status: str, by: AbstractBaseUser | None
+    event_name: str,
+    data: PaymentData,
+    fields: Mapping[str, object],
+    *,
+    gateway_status: str,
+    by: User | None,
 ) -> PollResult:
     return ingest_answer(
         "payment",

@@ -18,7 +18,6 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -33,6 +32,7 @@ from core.money import Currency, format_money, round_money
 from core.notes import append_note
 from core.references import new_reference
 from core.results import Result
+from core.users import User
 from notifications.models import Notification
 from notifications.services import Message, notify, notify_many, notify_staff
 from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
@@ -58,7 +58,7 @@ class PaymentError(BlinnoError):
 class LineSpec:
     """One line of an order to be created."""
 
-    creator: AbstractBaseUser
+    creator: User
     transaction_type: str
     amount: Decimal
     description: str = ""
@@ -67,7 +67,7 @@ class LineSpec:
 
 
 @transaction.atomic
-def order_create(buyer: AbstractBaseUser, *, lines: Iterable[LineSpec], currency: str = Currency.TZS) -> Order:
+def order_create(buyer: User, *, lines: Iterable[LineSpec], currency: str = Currency.TZS) -> Order:
     """Create a PENDING order, its lines and one PENDING fee row per creator and transaction type.
 
     The buyer pays the subtotal plus the processing fee; each creator earns their subtotal
@@ -200,7 +200,7 @@ def payment_push(payment_id: int) -> None:
     Payment.objects.filter(pk=payment.pk, gateway_id="").update(gateway_id=(answer.gateway_id or "")[:64])
 
 
-def payment_requery(payment: Payment, *, by: AbstractBaseUser | None = None) -> PollResult:
+def payment_requery(payment: Payment, *, by: User | None = None) -> PollResult:
     """Ask ClickPesa about a payment now and apply its answer as its webhook would be (support's "Re-query").
 
     The answer is stored as a poll ``WebhookEvent`` (clickpesa.polling), so it shows in the

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, Sum, When
 
 from core.errors import BlinnoError
 from core.money import round_money
 from core.upsert import insert_on_conflict
+from core.users import User
 
 from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
 
@@ -96,7 +96,7 @@ def ledger_post(
     payment_id: int | None = None,
     payout: Payout | None = None,
     deposit: Deposit | None = None,
-    posted_by: AbstractBaseUser | None = None,
+    posted_by: User | None = None,
 ) -> tuple[LedgerTransaction, bool]:
     """Post a balanced transaction once per key; return it and whether this call created it.
 

@@ -5,6 +5,8 @@ balanced transactions, immutable journal rows, non-negative creator balances, an
 effect per idempotency key. Python keeps them too, but the database is the last word.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -115,6 +117,9 @@ class LedgerAccount(models.Model):
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
     balance = money_field(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    # Not a column: set by the ledger page on the platform accounts it lists (ledger_views.ledger_view).
+    current_balance: Decimal
 
     class Meta:
         constraints = [

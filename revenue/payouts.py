@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from core.errors import BlinnoError
 from core.money import format_money
 from core.notes import append_note
 from core.results import Result
+from core.users import User
 from notifications.models import Notification
 from notifications.services import Message, notify_many, notify_staff, staff_messages
 
@@ -36,7 +36,7 @@ class PayoutError(BlinnoError):
 
 # What a gateway status means for a payout (PROTOCOL.md: AUTHORIZED/PROCESSING/PENDING are
 # in flight; SUCCESS is done; REFUNDED and REVERSED return the money; FAILED never left).
-GATEWAY_TO_PAYOUT = {
+GATEWAY_TO_PAYOUT: dict[str, Payout.Status] = {
     GatewayStatus.AUTHORIZED: Payout.Status.PROCESSING,
     GatewayStatus.PROCESSING: Payout.Status.PROCESSING,
     GatewayStatus.PENDING: Payout.Status.PROCESSING,
@@ -79,7 +79,7 @@ def payout_transition(
     fee: Decimal | None = None,
     reason: str = "",
     fee_returned: bool = False,
-    changed_by: AbstractBaseUser | None = None,
+    changed_by: User | None = None,
 ) -> Result:
     """Move a payout to `target` if DESIGN.md's state table allows it; the one place payouts change.
 
@@ -161,7 +161,7 @@ def payout_apply_gateway_status(
     currency: str | None = None,
     reason: str = "",
     fee_returned: bool = False,
-    changed_by: AbstractBaseUser | None = None,
+    changed_by: User | None = None,
 ) -> Result:
     """Apply a status ClickPesa reported (webhook, poll or API answer) to a payout.
 
@@ -169,7 +169,7 @@ def payout_apply_gateway_status(
     money: the payout is flagged for finance and the event says why.
     """
     target = GATEWAY_TO_PAYOUT.get(status) if status else None
-    if target is None:
+    if status is None or target is None:
         return Result.unchanged(f"payout status {status or 'unknown'} has no effect")
     if not _amount_matches(payout, amount, fee, currency):
         return _payout_needs_review(payout, amount=amount, fee=fee, currency=currency, status=status, event=event)

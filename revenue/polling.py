@@ -13,7 +13,6 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -21,6 +20,7 @@ from clickpesa.client import ClickPesaClient, ClickPesaError, session
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import PAYOUT_INITIATED, PAYOUT_REFUNDED, PAYOUT_REVERSED, GatewayStatus
 from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest
+from core.users import User
 
 from .models import Payout
 
@@ -50,9 +50,7 @@ PAYOUT_FIELDS = (
 )
 
 
-def poll_payout(
-    payout: Payout, *, by: AbstractBaseUser | None = None, client: ClickPesaClient | None = None
-) -> PollResult:
+def poll_payout(payout: Payout, *, by: User | None = None, client: ClickPesaClient | None = None) -> PollResult:
     """Ask ClickPesa about one payout and apply the answer as its webhook would be applied."""
     reference = payout.reference
     Payout.objects.filter(pk=payout.pk).update(last_polled_at=timezone.now())

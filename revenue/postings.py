@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from decimal import Decimal
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from core.users import User
 
 from .ledger import LedgerError, account_book, credit, debit, ledger_post
 from .models import Deposit, LedgerAccount, LedgerTransaction, Payout, PlatformFee
@@ -75,7 +75,7 @@ def post_release(*, payment_id: int, order_id: int, creator_id: int, currency: s
     )
 
 
-def post_reserve(payout: Payout, *, requested_by: AbstractBaseUser | None) -> None:
+def post_reserve(payout: Payout, *, requested_by: User | None) -> None:
     """Payout requested: Dr the creator's available, Cr their in flight. Key ``payout:<id>:reserve``.
 
     Raises ``InsufficientFunds`` when the available balance does not cover it.
@@ -172,7 +172,7 @@ def post_adjustment(
     credit_account: LedgerAccount,
     amount: Decimal,
     reason: str,
-    by: AbstractBaseUser,
+    by: User,
     idempotency_key: str | None = None,
 ) -> LedgerTransaction:
     """A staff correction between two accounts of one currency, with a mandatory reason."""

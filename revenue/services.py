@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -20,6 +19,7 @@ from clickpesa.polling import PollResult
 from core.money import Currency, format_money
 from core.references import new_reference
 from core.results import Result
+from core.users import User
 
 from . import tasks
 from .fees import fees_attach
@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 Kind = LedgerAccount.Kind
 
 
-def creator_accounts_ensure(creator: AbstractBaseUser, *, currency: str = Currency.TZS) -> None:
+def creator_accounts_ensure(creator: User, *, currency: str = Currency.TZS) -> None:
     """Create the creator's pending, available and in-flight accounts, so a row exists to lock."""
     account_book(currency, creator_ids=[creator.pk])
 
@@ -74,7 +74,7 @@ class CreatorBalance:
     paid_out: Decimal
 
 
-def creator_balance(creator: AbstractBaseUser, *, currency: str = Currency.TZS) -> CreatorBalance:
+def creator_balance(creator: User, *, currency: str = Currency.TZS) -> CreatorBalance:
     """A creator's money: held (pending), available to pay out, in flight, and lifetime totals.
 
     `earned` is every capture credited to the creator; `paid_out` the payouts now PAID.
@@ -100,7 +100,7 @@ def creator_balance(creator: AbstractBaseUser, *, currency: str = Currency.TZS) 
     )
 
 
-def _default_method(creator: AbstractBaseUser) -> PayoutMethod:
+def _default_method(creator: User) -> PayoutMethod:
     method = PayoutMethod.objects.filter(creator=creator, is_default=True).first()
     if method is None:
         raise PayoutError(f"{creator} has no default payout method.", code="no_payout_method")
@@ -108,12 +108,12 @@ def _default_method(creator: AbstractBaseUser) -> PayoutMethod:
 
 
 def _reserve(
-    creator: AbstractBaseUser,
+    creator: User,
     *,
     amount: Decimal,
     currency: str,
     method: PayoutMethod,
-    requested_by: AbstractBaseUser | None,
+    requested_by: User | None,
     retry_of: Payout | None = None,
     note: str = "",
 ) -> Payout:
@@ -144,7 +144,7 @@ def _reserve(
     return payout
 
 
-def _lock_available(creator: AbstractBaseUser, currency: str) -> LedgerAccount:
+def _lock_available(creator: User, currency: str) -> LedgerAccount:
     account_book(currency, creator_ids=[creator.pk])
     return LedgerAccount.objects.select_for_update().get(
         creator=creator, kind=Kind.CREATOR_AVAILABLE, currency=currency
@@ -153,9 +153,9 @@ def _lock_available(creator: AbstractBaseUser, currency: str) -> LedgerAccount:
 
 @transaction.atomic
 def payout_request(
-    creator: AbstractBaseUser,
+    creator: User,
     *,
-    requested_by: AbstractBaseUser | None = None,
+    requested_by: User | None = None,
     currency: str = Currency.TZS,
     method: PayoutMethod | None = None,
 ) -> Payout:
@@ -185,7 +185,7 @@ def payout_request(
 
 
 @transaction.atomic
-def payout_cancel(payout: Payout, *, by: AbstractBaseUser, reason: str) -> Result:
+def payout_cancel(payout: Payout, *, by: User, reason: str) -> Result:
     """Cancel a payout that was never submitted to ClickPesa; the money goes back to available.
 
     The row is locked before the submission check: a submission claim (a conditional
@@ -208,7 +208,7 @@ RETRYABLE_STATUSES = (Payout.Status.FAILED, Payout.Status.REFUNDED, Payout.Statu
 
 
 @transaction.atomic
-def payout_retry(payout: Payout, *, requested_by: AbstractBaseUser, method: PayoutMethod | None = None) -> Payout:
+def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | None = None) -> Payout:
     """Pay a returned payout again: a new PENDING payout (`retry_of` it, new reference) for the same amount.
 
     The destination is the creator's current default method unless `method` is given.
@@ -246,7 +246,7 @@ def payout_retry(payout: Payout, *, requested_by: AbstractBaseUser, method: Payo
     )
 
 
-def payout_reconcile(payout: Payout, *, by: AbstractBaseUser) -> None:
+def payout_reconcile(payout: Payout, *, by: User) -> None:
     """Mark a paid or returned payout as reconciled by finance (who and when); once."""
     final = (Payout.Status.PAID, *Payout.RETURNED_STATUSES)
     updated = Payout.objects.filter(pk=payout.pk, status__in=final, reconciled_at__isnull=True).update(
@@ -292,7 +292,7 @@ def ledger_adjust(
     credit_account: LedgerAccount,
     amount: Decimal,
     reason: str,
-    by: AbstractBaseUser,
+    by: User,
     idempotency_key: str | None = None,
 ) -> LedgerTransaction:
     """Post a balanced ADJUSTMENT between two accounts of one currency, with a mandatory reason."""
@@ -306,7 +306,7 @@ def ledger_adjust(
     )
 
 
-def payout_requery(payout: Payout, *, by: AbstractBaseUser | None = None) -> PollResult:
+def payout_requery(payout: Payout, *, by: User | None = None) -> PollResult:
     """Ask ClickPesa about a payout now and apply its answer as its webhook would be (support's "Re-query").
 
     The answer is stored as a poll ``WebhookEvent`` (clickpesa.polling), so it shows in the

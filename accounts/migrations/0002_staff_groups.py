@@ -1,4 +1,4 @@
-"""The staff groups of the back-office, with least privilege (DESIGN.md "Staff").
+"""The staff groups of the back-office, with least privilege (docs/architecture.md, "Staff").
 
 Finance sees everything about money, reconciles, adjusts, imports statements and exports.
 Support sees payouts, payments, webhook events and notifications; retries and re-queries

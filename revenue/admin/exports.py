@@ -20,6 +20,7 @@ from import_export.admin import ExportActionMixin
 from import_export.formats import base_formats
 
 from ..models import LedgerEntry, Payout, PlatformFee
+from .common import admin_user
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -68,7 +69,7 @@ class PayoutResource(SpreadsheetSafeResource):
         )
         export_order = fields
 
-    def filter_export(self, queryset: QuerySet, **kwargs: object) -> QuerySet:
+    def filter_export(self, queryset: QuerySet[Payout], **kwargs: object) -> QuerySet[Payout]:
         return queryset.select_related("creator", "reconciled_by", "retry_of")
 
     def dehydrate_creator(self, payout: Payout) -> str:
@@ -104,7 +105,7 @@ class PlatformFeeResource(SpreadsheetSafeResource):
         )
         export_order = fields
 
-    def filter_export(self, queryset: QuerySet, **kwargs: object) -> QuerySet:
+    def filter_export(self, queryset: QuerySet[PlatformFee], **kwargs: object) -> QuerySet[PlatformFee]:
         return queryset.select_related("creator", "payout")
 
     def dehydrate_creator(self, fee: PlatformFee) -> str:
@@ -141,7 +142,7 @@ class LedgerEntryResource(SpreadsheetSafeResource):
         )
         export_order = fields
 
-    def filter_export(self, queryset: QuerySet, **kwargs: object) -> QuerySet:
+    def filter_export(self, queryset: QuerySet[LedgerEntry], **kwargs: object) -> QuerySet[LedgerEntry]:
         return queryset.select_related("transaction__posted_by", "account__creator")
 
     def dehydrate_creator(self, entry: LedgerEntry) -> str:
@@ -163,12 +164,14 @@ class MoneyExportMixin(ExportActionMixin):
     def has_export_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.export_reports")
 
-    def get_export_data(self, file_format: object, request: HttpRequest, queryset: QuerySet, **kwargs: object):
+    def get_export_data(
+        self, file_format: base_formats.Format, request: HttpRequest, queryset: QuerySet, **kwargs: object
+    ) -> str | bytes:
         """The file, and an admin log line saying who took which rows out, in which format, with which filters."""
         data = super().get_export_data(file_format, request, queryset, **kwargs)
         rows = queryset.count()
         LogEntry.objects.create(
-            user_id=request.user.pk,
+            user_id=admin_user(request).pk,
             content_type=get_content_type_for_model(self.model),
             object_repr=f"Export of {self.opts.verbose_name_plural}",
             action_flag=CHANGE,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet, Sum
-from django.http import HttpRequest
+from django.forms import Media
+from django.http import HttpRequest, HttpResponse
+from django.template.response import SimpleTemplateResponse
 
 from core.admin_base import ReadOnlyAdmin
 from core.admin_filters import AutocompleteFilter, DateRangeFilter, autocomplete_filter_media
@@ -47,7 +49,9 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
     list_select_related = ("creator", "payout")
     ordering = ("-created_at", "-id")
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[PlatformFee], search_term: str
+    ) -> tuple[QuerySet[PlatformFee], bool]:
         """Each word matches a creator or a whole payout reference, by indexed ids (see PayoutAdmin)."""
         for word in search_term.split():
             payouts = list(Payout.objects.filter(reference=word.upper()).values_list("pk", flat=True))
@@ -55,25 +59,26 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return queryset, False
 
     @property
-    def media(self):
+    def media(self) -> Media:
         return super().media + autocomplete_filter_media(PlatformFee, "creator", self.admin_site)
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, fee: PlatformFee) -> str:
         return link("admin:payments_order_change", fee.order_id, f"#{fee.order_id}")
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
         """The changelist, with the totals of the filtered rows per currency (one aggregate query).
 
         Totals are summed over at most the paginator's cap of rows: past it (the whole table of
         millions, unfiltered) the page asks for a narrower filter instead of scanning everything.
         """
         response = super().changelist_view(request, extra_context)
-        changelist = getattr(response, "context_data", {}).get("cl")
+        context = (response.context_data if isinstance(response, SimpleTemplateResponse) else None) or {}
+        changelist = context.get("cl")
         if changelist is not None and changelist.paginator.capped:
-            response.context_data["totals_cap"] = changelist.paginator.CAP
+            context["totals_cap"] = changelist.paginator.CAP
         elif changelist is not None:
-            response.context_data["totals"] = list(
+            context["totals"] = list(
                 changelist.queryset.order_by()
                 .values("currency")
                 .annotate(rows=Count("id"), platform_fees=Sum("platform_fee"), creator_amounts=Sum("creator_amount"))

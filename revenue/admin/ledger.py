@@ -6,8 +6,8 @@ from functools import partial
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.urls import path
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
 
 from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
 from core.admin_filters import DateRangeFilter
@@ -35,7 +35,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         # Platform accounts keep no cached balance (hot rows); account_balance sums their entries.
         return format_money(account_balance(account), account.currency)
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path("ledger/", self.admin_site.admin_view(partial(ledger_view, self)), name="revenue_ledger"),
             path(
@@ -52,7 +52,7 @@ class LedgerEntryInline(ReadOnlyTabularInline):
     fields = ("account", "direction", "amount")
     show_change_link = False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
+    def get_queryset(self, request: HttpRequest) -> QuerySet[LedgerEntry]:
         return super().get_queryset(request).select_related("account__creator")
 
 
@@ -69,15 +69,15 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 
     @admin.display(description="for")
     def subject(self, txn: LedgerTransaction) -> str:
-        if txn.payout_id:
+        if txn.payout is not None:
             return link("admin:revenue_payout_change", txn.payout_id, txn.payout.reference)
-        if txn.payment_id:
+        if txn.payment is not None:
             return link("admin:payments_payment_change", txn.payment_id, txn.payment.reference)
-        if txn.deposit_id:
+        if txn.deposit is not None:
             return link("admin:revenue_deposit_change", txn.deposit_id, txn.deposit.reference)
         return "—"
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         return [
             path(
                 "adjust/",
@@ -87,7 +87,7 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, object] | None = None) -> HttpResponse:
         extra_context = {**(extra_context or {}), "can_adjust": request.user.has_perm("revenue.post_adjustment")}
         return super().changelist_view(request, extra_context)
 

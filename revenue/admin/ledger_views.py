@@ -10,27 +10,31 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from decimal import Decimal
+from typing import Any, TypedDict, cast
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from core.users import User
+
 from ..ledger import LedgerError, account_balance, ledger_audit
 from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry
 from ..services import ledger_adjust
+from .common import admin_user
 
 Kind = LedgerAccount.Kind
 CREATORS_PER_PAGE = 50
 
 
-def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict:
+def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **extra: object) -> dict[str, object]:
     return {**model_admin.admin_site.each_context(request), "title": title, "opts": model_admin.opts, **extra}
 
 
@@ -42,7 +46,23 @@ def _require(request: HttpRequest, permission: str) -> None:
 # --- Ledger overview ----------------------------------------------------------------------
 
 
-def _creator_rows(request: HttpRequest) -> tuple[Paginator, object, list[dict]]:
+class _Balances(TypedDict):
+    """One creator's three balances in one currency: a row of the grouped query below."""
+
+    creator_id: int
+    currency: str
+    pending: Decimal
+    available: Decimal
+    in_flight: Decimal
+
+
+class _CreatorRow(_Balances):
+    """The same, with the creator's user for the page."""
+
+    creator: User | None
+
+
+def _creator_rows(request: HttpRequest) -> tuple[Paginator[_Balances], Page[_Balances], list[_CreatorRow]]:
     """One page of creators with their three balances per currency, largest available first.
 
     Three queries whatever the number of creators: a count, the grouped page, the page's users.
@@ -65,12 +85,11 @@ def _creator_rows(request: HttpRequest) -> tuple[Paginator, object, list[dict]]:
         )
         .order_by("-available", "creator_id", "currency")
     )
-    paginator = Paginator(grouped, CREATORS_PER_PAGE)
+    paginator: Paginator[_Balances] = Paginator(grouped, CREATORS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
-    rows = list(page.object_list)
-    users = get_user_model().objects.in_bulk([r["creator_id"] for r in rows])
-    for row in rows:
-        row["creator"] = users.get(row["creator_id"])
+    balances = list(page.object_list)
+    users = get_user_model().objects.in_bulk([b["creator_id"] for b in balances])
+    rows: list[_CreatorRow] = [{**b, "creator": users.get(b["creator_id"])} for b in balances]
     return paginator, page, rows
 
 
@@ -81,22 +100,21 @@ def ledger_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
     platform = list(LedgerAccount.objects.filter(creator__isnull=True).order_by("currency", "kind"))
     for account in platform:
         account.current_balance = account_balance(account)
-    creator_totals = list(
+    totals = list(
         LedgerAccount.objects.filter(kind__in=LedgerAccount.CREATOR_KINDS)
         .values("kind", "currency")
         .annotate(total=Sum("balance"), accounts=Count("id"))
         .order_by("currency", "kind")
     )
     labels = dict(Kind.choices)
-    for total in creator_totals:
-        total["label"] = labels[total["kind"]]
+    creator_totals = [{**total, "label": labels[total["kind"]]} for total in totals]
 
     # Trial balance on the normal sides: assets and expenses equal everything owed and earned.
     trial: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"debit": Decimal(0), "credit": Decimal(0)})
     for account in platform:
         side = "debit" if account.is_debit_normal else "credit"
         trial[account.currency][side] += account.current_balance
-    for total in creator_totals:
+    for total in totals:
         trial[total["currency"]]["credit"] += total["total"]
     trial_rows = [
         {"currency": cur, **sides, "balanced": sides["debit"] == sides["credit"]}
@@ -154,12 +172,13 @@ class AdjustmentForm(forms.Form):
     # Makes a double submission post once: the same token is the same idempotency key.
     token = forms.UUIDField(widget=forms.HiddenInput)
 
-    def __init__(self, *args: object, admin_site: admin.AdminSite, **kwargs: object) -> None:
+    def __init__(self, *args: Any, admin_site: admin.AdminSite, **kwargs: Any) -> None:  # forms.Form's arguments
         super().__init__(*args, **kwargs)
         source = LedgerEntry._meta.get_field("account")
         for name in ("debit_account", "credit_account"):
             widget = AutocompleteSelect(source, admin_site, attrs={"style": "width: 32em"})
-            widget.choices = self.fields[name].choices
+            # Declared above as ModelChoiceFields; self.fields holds copies of them.
+            widget.choices = cast("forms.ModelChoiceField[LedgerAccount]", self.fields[name]).choices
             self.fields[name].widget = widget
 
     def clean_reason(self) -> str:
@@ -182,7 +201,7 @@ def adjustment_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
                     credit_account=data["credit_account"],
                     amount=data["amount"],
                     reason=data["reason"],
-                    by=request.user,
+                    by=admin_user(request),
                     idempotency_key=f"adjustment:{data['token'].hex}",
                 )
             except LedgerError as exc:

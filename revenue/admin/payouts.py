@@ -6,9 +6,10 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
+from django.forms import Media
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 
 from clickpesa.admin import requery_each, webhook_events_for
 from core.admin_base import ReadOnlyAdmin, apply_each, tell
@@ -25,7 +26,7 @@ from ..services import (
     payout_requery,
     payout_retry,
 )
-from .common import CREATOR_SEARCH, creators_matching, journal_for, link
+from .common import CREATOR_SEARCH, admin_user, creators_matching, journal_for, link
 from .exports import MoneyExportMixin, PayoutResource
 
 
@@ -67,7 +68,9 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     list_select_related = ("creator",)
     ordering = ("-created_at", "-id")
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Payout], search_term: str
+    ) -> tuple[QuerySet[Payout], bool]:
         """Each word matches a whole reference (references are upper case) or ClickPesa id, or a creator.
 
         Every test is an index lookup, so a search stays fast on a million payouts.
@@ -94,7 +97,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     )
 
     @property
-    def media(self):
+    def media(self) -> Media:
         return super().media + autocomplete_filter_media(Payout, "creator", self.admin_site)
 
     @admin.display(description="amount", ordering="amount")
@@ -135,7 +138,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     def has_requery_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.requery_payout")
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
                 "<path:object_id>/retry/",
@@ -151,13 +154,15 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return urls + super().get_urls()
 
     # The payout page: the row, then its history, events, journal and fee rows.
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
         payout = self.get_object(request, unquote(object_id))
         if payout is not None:
             extra_context = {**(extra_context or {}), **self._dossier(request, payout)}
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def _dossier(self, request: HttpRequest, payout: Payout) -> dict:
+    def _dossier(self, request: HttpRequest, payout: Payout) -> dict[str, object]:
         user = request.user
         retried = Payout.objects.filter(retry_of=payout).exists()
         context = {
@@ -179,19 +184,19 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return context
 
     @admin.action(description="Mark selected payouts reconciled", permissions=["reconcile"])
-    def mark_reconciled(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def mark_reconciled(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
         report = apply_each(
             self,
             request,
             queryset,
-            lambda payout: payout_reconcile(payout, by=request.user),
+            lambda payout: payout_reconcile(payout, by=admin_user(request)),
             log_message=lambda payout, _: "Marked reconciled",
             reasons={"already_reconciled": "already reconciled", "not_final": "not paid or returned"},
         )
         tell(self, request, report, "payout", "marked reconciled")
 
     @admin.action(description="Retry selected payouts (failed, refunded, reversed)", permissions=["retry"])
-    def retry_payouts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def retry_payouts(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
         """First a page to pick each payout's destination; then one `payout_retry` per payout."""
         payouts = list(queryset.select_related("creator").order_by("id"))
         methods = PayoutMethod.objects.filter(creator__in={p.creator_id for p in payouts}).order_by("-is_default", "id")
@@ -217,7 +222,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
             mine = {str(m.pk): m for m in by_creator.get(payout.creator_id, [])}
             if chosen and chosen not in mine:
                 raise PayoutError("That payout method is not one of the creator's.", code="wrong_method")
-            new = payout_retry(payout, requested_by=request.user, method=mine.get(chosen))
+            new = payout_retry(payout, requested_by=admin_user(request), method=mine.get(chosen))
             self.log_addition(request, new, f"Retry of {payout.reference}")
             return new
 
@@ -239,12 +244,12 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return None
 
     @admin.action(description="Re-query ClickPesa about selected payouts", permissions=["requery"])
-    def requery_payouts(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def requery_payouts(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
         """Ask ClickPesa about each payout and apply its answer as a webhook would (source poll)."""
         requery_each(self, request, queryset, payout_requery, "payout")
 
     @admin.action(description="Cancel selected payouts (not yet submitted)", permissions=["cancel"])
-    def cancel_payouts(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    def cancel_payouts(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:
         """First a page asking why (mandatory); then one `payout_cancel` per payout."""
         payouts = list(queryset.select_related("creator").order_by("id"))
         reason = request.POST.get("reason", "").strip()
@@ -258,7 +263,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
             self,
             request,
             payouts,
-            lambda payout: payout_cancel(payout, by=request.user, reason=reason),
+            lambda payout: payout_cancel(payout, by=admin_user(request), reason=reason),
             log_message=lambda payout, _: f"Cancelled: {reason}",
             reasons={"submitted": "already submitted to ClickPesa", "not_pending": "not pending"},
         )

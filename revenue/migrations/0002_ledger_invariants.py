@@ -1,4 +1,4 @@
-"""The ledger's invariants, enforced by PostgreSQL itself (DESIGN.md, Ledger).
+"""The ledger's invariants, enforced by PostgreSQL itself (docs/architecture.md, "The ledger").
 
 1. Every transaction balances per currency and has at least two entries: deferred
    constraint triggers, checked at COMMIT so a service can insert entries one by one.
