@@ -8,13 +8,14 @@ records a :class:`PayoutStatusChange` and writes the notifications, all in one t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import transaction
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
-from clickpesa.payloads import GatewayStatus
+from clickpesa.payloads import GatewayStatus, PayoutData
 from core.errors import BlinnoError
 from core.money import format_money
 from core.notes import append_note
@@ -34,7 +35,7 @@ class PayoutError(BlinnoError):
     code = "payout_refused"
 
 
-# What a gateway status means for a payout (PROTOCOL.md: AUTHORIZED/PROCESSING/PENDING are
+# What a gateway status means for a payout (docs/clickpesa.md: AUTHORIZED/PROCESSING/PENDING are
 # in flight; SUCCESS is done; REFUNDED and REVERSED return the money; FAILED never left).
 GATEWAY_TO_PAYOUT: dict[str, Payout.Status] = {
     GatewayStatus.AUTHORIZED: Payout.Status.PROCESSING,
@@ -68,6 +69,11 @@ def _creator_context(payout: Payout, **extra: object) -> dict[str, object]:
     }
 
 
+def payout_lock(**lookup: object) -> Payout | None:
+    """The payout matching ``lookup`` (``pk=`` or ``reference=``), its row locked, its creator alongside."""
+    return Payout.objects.select_for_update(of=("self",)).select_related("creator").filter(**lookup).first()
+
+
 @transaction.atomic
 def payout_transition(
     payout: Payout,
@@ -81,14 +87,40 @@ def payout_transition(
     fee_returned: bool = False,
     changed_by: User | None = None,
 ) -> Result:
-    """Move a payout to `target` if DESIGN.md's state table allows it; the one place payouts change.
+    """Move a payout to `target` if ``Payout.TRANSITIONS`` allows it; the one place payouts change.
 
     Locks the payout row, checks the transition, writes the status with a conditional
     UPDATE (the guard), posts the ledger transaction, updates the fee rows, records a
     PayoutStatusChange and notifies. A transition the table does not allow changes
-    nothing and returns a STALE outcome that says why ("PROCESSING after PAID").
+    nothing and returns a STALE result that says why ("PROCESSING after PAID").
     """
-    payout = Payout.objects.select_for_update().select_related("creator").get(pk=payout.pk)
+    locked = payout_lock(pk=payout.pk)
+    assert locked is not None
+    return _transition(
+        locked,
+        target,
+        source=source,
+        event=event,
+        gateway_id=gateway_id,
+        fee=fee,
+        reason=reason,
+        fee_returned=fee_returned,
+        changed_by=changed_by,
+    )
+
+
+def _transition(
+    payout: Payout,
+    target: str,
+    *,
+    source: str,
+    event: WebhookEvent | None,
+    gateway_id: str,
+    fee: Decimal | None,
+    reason: str,
+    fee_returned: bool,
+    changed_by: User | None,
+) -> Result:
     current = payout.status
     if current == target:
         return Result.unchanged(f"payout already {target}")
@@ -166,46 +198,85 @@ def payout_apply_gateway_status(
     """Apply a status ClickPesa reported (webhook, poll or API answer) to a payout.
 
     An amount that matches neither the payout nor the payout plus ClickPesa's fee moves no
-    money: the payout is flagged for finance and the event says why.
+    money: the payout is flagged for finance and the result says why.
     """
+    locked = payout_lock(pk=payout.pk)
+    assert locked is not None
+    report = GatewayReport(status, gateway_id, amount, fee, currency, reason, fee_returned)
+    return _apply(locked, report, source=source, event=event, changed_by=changed_by)
+
+
+@transaction.atomic
+def payout_event_apply(data: PayoutData, *, event: WebhookEvent) -> Result:
+    """Apply a payout event's typed data (a webhook's, or a poll's) to the payout it names, read once, locked."""
+    payout = payout_lock(reference=data.order_reference)
+    if payout is None:
+        # Other ClickPesa products (dashboard payouts) share this URL: acknowledge and keep.
+        return Result.not_found(f"no payout with reference {data.order_reference}")
+    report = GatewayReport(
+        data.status,
+        data.gateway_id or "",
+        data.amount,
+        data.fee,
+        data.currency,
+        data.reason or "",
+        bool(data.reversed_with_fee),
+    )
+    # A poll's answer comes through here too; the audit trail says which.
+    source = (
+        PayoutStatusChange.Source.POLL
+        if event.source == WebhookEvent.Source.POLL
+        else PayoutStatusChange.Source.WEBHOOK
+    )
+    return _apply(payout, report, source=source, event=event, changed_by=None)
+
+
+@dataclass(frozen=True)
+class GatewayReport:
+    """What ClickPesa said of a payout: its status, ids, amounts and, for a return, why."""
+
+    status: str | None
+    gateway_id: str
+    amount: Decimal | None
+    fee: Decimal | None
+    currency: str | None
+    reason: str
+    fee_returned: bool
+
+
+def _apply(
+    payout: Payout, report: GatewayReport, *, source: str, event: WebhookEvent | None, changed_by: User | None
+) -> Result:
+    status = report.status
     target = GATEWAY_TO_PAYOUT.get(status) if status else None
     if status is None or target is None:
         return Result.unchanged(f"payout status {status or 'unknown'} has no effect")
-    if not _amount_matches(payout, amount, fee, currency):
-        return _payout_needs_review(payout, amount=amount, fee=fee, currency=currency, status=status, event=event)
-    return payout_transition(
+    if not _amount_matches(payout, report.amount, report.fee, report.currency):
+        return _needs_review(payout, report, event=event)
+    return _transition(
         payout,
         target,
         source=source,
         event=event,
-        gateway_id=gateway_id,
-        fee=fee,
-        reason=reason,
-        fee_returned=fee_returned,
+        gateway_id=report.gateway_id,
+        fee=report.fee,
+        reason=report.reason,
+        fee_returned=report.fee_returned,
         changed_by=changed_by,
     )
 
 
-def _payout_needs_review(
-    payout: Payout,
-    *,
-    amount: Decimal | None,
-    fee: Decimal | None,
-    currency: str | None,
-    status: str,
-    event: WebhookEvent | None,
-) -> Result:
-    payout = Payout.objects.select_for_update().get(pk=payout.pk)
+def _needs_review(payout: Payout, report: GatewayReport, *, event: WebhookEvent | None) -> Result:
     note = (
-        f"ClickPesa reported {status} for {currency or payout.currency} {amount} (fee {fee}); "
-        f"the payout is {format_money(payout.amount, payout.currency)}. No money moved."
+        f"ClickPesa reported {report.status} for {report.currency or payout.currency} {report.amount} "
+        f"(fee {report.fee}); the payout is {format_money(payout.amount, payout.currency)}. No money moved."
     )
     payout.needs_review = True
     payout.notes = append_note(payout.notes, note)
     payout.save(update_fields=["needs_review", "notes", "updated_at"])
     notify_staff(
         kind=NKind.FINANCE_ALERT,
-        dedupe_key=f"payout:{payout.pk}:amount-mismatch:{getattr(event, 'pk', 'direct')}",
+        dedupe_key=f"payout:{payout.pk}:amount-mismatch:{event.pk if event else 'direct'}",
         context={"title": f"Payout {payout.reference}: amount differs", "detail": note},
     )
     return Result.done(f"needs review: {note}")

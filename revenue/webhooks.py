@@ -24,8 +24,8 @@ from clickpesa.payloads import (
 )
 from core.results import Result
 
-from .models import Deposit, Payout, PayoutStatusChange
-from .payouts import payout_apply_gateway_status
+from .models import Deposit, Payout
+from .payouts import payout_event_apply
 from .services import deposit_record
 
 # The event name fixes the outcome for returns; PAYOUT INITIATED carries it in data.status.
@@ -45,25 +45,7 @@ def parse_payout_event(envelope: Envelope) -> PayoutData:
 
 def payout_event(event: WebhookEvent, data: PayoutData) -> Result:
     """Apply a payout's status (a webhook's, or a query's answer stored as one) to the payout it names."""
-    payout = Payout.objects.filter(reference=data.order_reference).first()
-    if payout is None:
-        # Other ClickPesa products (dashboard payouts) share this URL: acknowledge and keep.
-        return Result.not_found(f"no payout with reference {data.order_reference}")
-    return payout_apply_gateway_status(
-        payout,
-        data.status,
-        # A poll's answer comes through here too; the audit trail says which.
-        source=PayoutStatusChange.Source.POLL
-        if event.source == WebhookEvent.Source.POLL
-        else PayoutStatusChange.Source.WEBHOOK,
-        event=event,
-        gateway_id=data.gateway_id or "",
-        amount=data.amount,
-        fee=data.fee,
-        currency=data.currency,
-        reason=data.reason or "",
-        fee_returned=bool(data.reversed_with_fee),
-    )
+    return payout_event_apply(data, event=event)
 
 
 def deposit_event(event: WebhookEvent, data: DepositData) -> Result:
