@@ -40,14 +40,12 @@ from .payloads import (
     PayoutData,
     PayoutPreview,
     Statement,
-    UssdPushPreview,
     parse_balance,
     parse_money,
     parse_payment,
     parse_payout,
     parse_payout_preview,
     parse_statement,
-    parse_ussd_push_preview,
 )
 
 _COOL_DOWN = re.compile(r"retry after (\d+) seconds?", re.IGNORECASE)
@@ -437,16 +435,6 @@ class ClickPesaClient:
         return self._answer(response)
 
     # -- payments ------------------------------------------------------------------------
-
-    def preview_ussd_push(
-        self, *, amount: Decimal | int | str, currency: str, order_reference: str, phone_number: str
-    ) -> UssdPushPreview:
-        """POST /payments/preview-ussd-push-request: can this phone pay this amount now?"""
-        fields = self._ussd_fields(
-            amount=amount, currency=currency, order_reference=order_reference, phone_number=phone_number
-        )
-        answer = _object(self._call("POST", "/payments/preview-ussd-push-request", fields=fields), "USSD-push preview")
-        return _read(parse_ussd_push_preview, answer, "USSD-push preview")
 
     def initiate_ussd_push(
         self, *, amount: Decimal | int | str, currency: str, order_reference: str, phone_number: str

@@ -490,43 +490,6 @@ def parse_deposit(data: Mapping[str, Any]) -> DepositData:
 
 
 @dataclass(frozen=True)
-class PaymentMethodAvailability:
-    """One mobile-money operator in a USSD-push preview."""
-
-    name: str
-    status: str
-    fee: Decimal | None
-
-
-@dataclass(frozen=True)
-class UssdPushPreview:
-    """The answer to a USSD-push preview: which operators can take the payment."""
-
-    methods: tuple[PaymentMethodAvailability, ...]
-
-    @property
-    def available(self) -> bool:
-        return any(method.status.upper() == "AVAILABLE" for method in self.methods)
-
-
-def parse_ussd_push_preview(data: Mapping[str, Any]) -> UssdPushPreview:
-    """Read a USSD-push preview answer (``activeMethods``)."""
-    methods = data.get("activeMethods") or []
-    if not isinstance(methods, list) or not all(isinstance(method, Mapping) for method in methods):
-        raise PayloadError("invalid 'activeMethods'")
-    return UssdPushPreview(
-        methods=tuple(
-            PaymentMethodAvailability(
-                name=_text(method.get("name")) or "",
-                status=_text(method.get("status")) or "",
-                fee=_signed_decimal(method.get("fee"), "fee"),
-            )
-            for method in methods
-        )
-    )
-
-
-@dataclass(frozen=True)
 class PayoutPreview:
     """The answer to a payout preview. ``amount`` includes ``fee`` when the merchant bears it."""
 

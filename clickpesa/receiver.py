@@ -1,16 +1,9 @@
 """The HTTP front of the inbox, shared by every ClickPesa endpoint: check, store, apply, answer.
 
-:func:`receive` turns one request into one answer:
-
-1. refuse bodies over ``CLICKPESA_WEBHOOK_MAX_BYTES`` (413) and other content types (415);
-2. parse the envelope (400) and verify its checksum (401);
-3. read the event's typed data with its handler's parser (400), so bad input never reaches a handler;
-4. store the delivery (a repeat of a finished event is only counted: ``duplicate``);
-5. apply it (clickpesa.inbox) and answer 200 with what it did, or 500 when processing
-   failed (it is kept, and retried by us; ClickPesa may deliver it again too).
-
-Every refused request is kept as a ``REJECTED`` row with its reason. The envelope and the
-typed data are parsed once; the handler receives the typed data.
+Size (413), content type (415), envelope (400), checksum (401) and typed data (400) are
+checked first, and every refusal is kept as a REJECTED event; then the delivery is stored (a
+repeat of a finished event answers ``duplicate``) and applied by clickpesa.inbox. The envelope
+and the typed data are parsed once; the handler receives the typed data.
 """
 
 from __future__ import annotations

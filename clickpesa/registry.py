@@ -1,26 +1,15 @@
-"""Which domain function applies which ClickPesa event, registered explicitly by each domain app.
+"""Which domain function applies which ClickPesa event, registered explicitly from ``AppConfig.ready``.
 
-A domain app calls :func:`register` from its ``AppConfig.ready()``::
-
-    registry.register([PAYMENT_RECEIVED, PAYMENT_FAILED], payment_event, parse=parse_payment_event)
-
-``parse`` turns the envelope into the typed data the handler takes, and raises
-:class:`~clickpesa.payloads.PayloadError` for input that must be refused (400) before anything
-is stored as received. ``handle(event, data)`` runs inside the inbox's transaction with the
-event row locked and returns a :class:`core.results.Result`; the inbox maps its effect to the
-event's status. Handlers are chosen by event name alone, whichever endpoint the event reached:
-ClickPesa sends every product's events to the one URL a merchant configures.
-
-Two more hooks, for what the gateway must not import: :func:`register_subject` (how the admin
-finds the payment or payout an event names) and :func:`on_dead` (who is told when an event is
-given up).
+``parse`` turns an envelope into the typed data its handler takes (raising ``PayloadError`` for a
+body to refuse with 400); ``handle(event, data)`` runs in the inbox's transaction and returns a
+:class:`core.results.Result`. Two hooks keep the gateway from importing the domain:
+:func:`register_subject` (the admin finds our row by reference) and :func:`on_dead`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -80,11 +69,6 @@ def _qualname(function: Callable[..., Any]) -> str:
 def lookup(event_name: str) -> Registration | None:
     """The registration for an (already normalised) event name, or ``None`` when nobody handles it."""
     return _registry.get(event_name)
-
-
-def registrations() -> Mapping[str, Registration]:
-    """Every registered event name and its registration (read-only)."""
-    return MappingProxyType(_registry)
 
 
 def register_subject(finder: SubjectFinder) -> None:

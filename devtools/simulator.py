@@ -765,7 +765,6 @@ class ClickPesaSimulator:
         if not self._authorised(headers):
             return 401, {"message": "Unauthorized"}
         posts: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {
-            "/payments/preview-ussd-push-request": self._preview_ussd_push,
             "/payments/initiate-ussd-push-request": self._initiate_ussd_push,
             "/payouts/preview-mobile-money-payout": lambda fields: self._payout(fields, bank=False, create=False),
             "/payouts/create-mobile-money-payout": lambda fields: self._payout(fields, bank=False, create=True),
@@ -819,14 +818,6 @@ class ClickPesaSimulator:
         if not isinstance(phone, str) or not _PHONE.fullmatch(phone):
             raise _Refusal(400, "Invalid / unsupported phone number")
         return amount, currency, reference, phone
-
-    def _preview_ussd_push(self, fields: dict[str, Any]) -> tuple[int, Any]:
-        _, _, reference, phone = self._ussd_fields(fields)
-        with self._lock:
-            if reference in self._payments:
-                raise _Refusal(409, _reference_used(reference))
-        channel = _OPERATORS.get(phone[:5], _OPERATORS["25575"])[0]
-        return 200, {"activeMethods": [{"name": channel, "status": "AVAILABLE", "fee": 0}]}
 
     def _initiate_ussd_push(self, fields: dict[str, Any]) -> tuple[int, Any]:
         amount, currency, reference, phone = self._ussd_fields(fields)

@@ -1,21 +1,10 @@
 """Alerts to staff from the state of the database, checked every few minutes by Celery beat.
 
-Each alert is a staff notification (``notify_staff``) whose dedupe key names the alert and a
-window, so a condition that lasts is announced once per window, not at every check:
-
-* DEAD webhook events (Support): each one once. The inbox alerts when an event dies (this app
-  listens with :func:`dead_event_alert`); the check uses the same key, so it only fills in an
-  alert the inbox could not write, or one for a Support member who joined since.
-* Webhook failure rate (Support): rejected or failed deliveries over
-  ``MONITORING_WEBHOOK_FAILURE_RATE`` of those received in the last
-  ``MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES`` (at least ``MONITORING_WEBHOOK_FAILURE_MIN_EVENTS``
-  of them); once per window. A wave of 401s usually means the checksum key changed.
-* Stuck payouts (Support): payouts PENDING or PROCESSING longer than
-  ``MONITORING_PAYOUT_STUCK_AFTER_HOURS`` since they were requested; once per
-  ``MONITORING_ALERT_REPEAT_HOURS``, and again at once when another payout becomes stuck.
-
-A difference found by the ledger audit is alerted by ``revenue.tasks.ledger_audit`` when it
-runs, not here. Alert texts name events and payouts by id and reference, never a customer's
+Each alert is a staff notification whose dedupe key names the alert and a window, so a
+condition that lasts is announced once per window: DEAD webhook events (each once; the inbox
+also tells :func:`dead_event_alert` when an event dies), a webhook failure rate over
+``MONITORING_WEBHOOK_FAILURE_RATE``, and payouts in flight longer than
+``MONITORING_PAYOUT_STUCK_AFTER_HOURS``. Texts name events and payouts, never a customer's
 phone number or email.
 """
 

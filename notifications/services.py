@@ -18,7 +18,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone, translation
 
-from core.errors import BlinnoError
 from core.upsert import insert_all_on_conflict
 from core.users import User
 
@@ -137,18 +136,4 @@ def notification_resend(notification: Notification) -> bool:
     )
     if updated:
         transaction.on_commit(lambda: tasks.notifications_enqueue([notification.pk]))
-    return bool(updated)
-
-
-def notification_mark_read(notification: Notification, *, user: object) -> bool:
-    """Mark a notification read by its recipient. True the first time, False if already read.
-
-    Raises BlinnoError when `user` is not the recipient: nobody marks another person's messages.
-    """
-    if notification.recipient_id is None or notification.recipient_id != getattr(user, "pk", None):
-        raise BlinnoError("This notification is not yours.", code="not_recipient")
-    now = timezone.now()
-    updated = Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
-    if updated:
-        notification.read_at = now
     return bool(updated)

@@ -274,7 +274,7 @@ class Payout(models.Model):
         REVERSED = "REVERSED"
         CANCELLED = "CANCELLED"
 
-    # DESIGN.md's state table: target -> the statuses it may be reached from.
+    # docs/architecture.md's state table: target -> the statuses it may be reached from.
     TRANSITIONS: dict[str, tuple[str, ...]] = {
         Status.PROCESSING: (Status.PENDING,),
         Status.PAID: (Status.PENDING, Status.PROCESSING),

@@ -1,32 +1,12 @@
-"""Submitting PENDING payouts to ClickPesa: an outbox, claimed with a compare-and-set, crash-safe.
+"""Submitting PENDING payouts to ClickPesa: an outbox claimed with a compare-and-set, crash-safe.
 
-A payout is due for submission from the moment it is requested (``next_submission_at``). A
-Celery task enqueued after the reserve commits submits it; a periodic sweeper submits any
-payout that stayed due for over :data:`SWEEP_AFTER` (a lost task, a broker outage). Whoever
-submits first claims the payout with one conditional UPDATE that counts the attempt and moves
-``next_submission_at`` :data:`CLAIM_LEASE` ahead, so two workers never submit one payout at
-once, and a worker that dies only delays it.
-
-One attempt:
-
-1. if an earlier attempt may have reached ClickPesa (any attempt before this one), ask
-   ``GET /payouts/{reference}`` first; a payout ClickPesa knows is never created again;
-2. preview, then create with the payout's own reference (mobile money or bank, from the
-   method snapshot); a 409 "reference already used" means an earlier attempt got through:
-   query it;
-3. apply ClickPesa's answer through ``payout_apply_gateway_status`` (source ``api``).
-
-A cool-down is retried after the wait ClickPesa states. A definitive refusal (insufficient
-merchant balance, an invalid number) fails the payout with ClickPesa's reason and returns the
-money (once: the return has one idempotency key). A transient error (timeout, 5xx, refused
-token, ...) leaves the outcome unknown, so the money stays in flight: the error is kept on the
-payout and the next attempt follows with exponential backoff; after :data:`MAX_ATTEMPTS`
-Support is alerted and the payout waits for a person (``payout_requery``). Every error is data
-on the payout: ``last_error``, a line in ``notes``, the attempt count.
-
-Without ClickPesa credentials (a laptop without the simulator) nothing is submitted: payouts
-wait PENDING and nothing is counted against them. Enqueuing the next attempt is the task's
-(revenue.tasks): :class:`Submission` says when it is due.
+One attempt claims the payout (one conditional UPDATE counts it and moves ``next_submission_at``
+a lease ahead), asks ClickPesa about the reference first when an earlier attempt may have got
+through, then previews and creates it, and applies the answer (docs/architecture.md, "A payout").
+A cool-down or a transient error plans the next attempt (:class:`Submission`, enqueued by
+revenue.tasks); a definitive refusal fails the payout and returns its money; after
+:data:`MAX_ATTEMPTS` Support is alerted. Errors are kept on the payout. Without ClickPesa
+credentials nothing is submitted.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES_DIR = REPO_ROOT / "docs" / "clickpesa" / "samples" / "webhooks"
 ANSWERS_DIR = REPO_ROOT / "docs" / "clickpesa" / "samples" / "answers"
 SAMPLE_KEY = "test-checksum-key"
-"""The checksum key every sample is signed with (PROTOCOL.md)."""
+"""The checksum key every sample is signed with (docs/clickpesa.md)."""
 
 
 def sample_names() -> list[str]:

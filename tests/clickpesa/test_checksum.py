@@ -1,4 +1,4 @@
-"""Tests for clickpesa.checksum: canonical JSON, the PROTOCOL.md vectors, verify() outcomes."""
+"""Tests for clickpesa.checksum: canonical JSON, the vectors of docs/clickpesa.md, verify() outcomes."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_it_matches_the_canonical_test_vector() -> None:
 
 
 def test_it_matches_the_payment_received_test_vector() -> None:
-    """payment_received.json without its checksum gives the digest PROTOCOL.md lists."""
+    """payment_received.json without its checksum gives the digest docs/clickpesa.md lists."""
     body = sample("payment_received.json")
     del body["checksum"]
 

@@ -66,32 +66,6 @@ PAYOUT_ANSWER = {
 }
 
 
-def test_it_previews_a_ussd_push_with_the_amount_as_a_string(api):
-    api.post(
-        f"{BASE}/payments/preview-ussd-push-request",
-        json={"activeMethods": [{"name": "M-PESA", "status": "AVAILABLE", "fee": 580}]},
-    )
-
-    preview = ClickPesaClient().preview_ussd_push(
-        amount=Decimal("25000.00"), currency="TZS", order_reference="BLN1", phone_number="255712345678"
-    )
-
-    call = api.calls[1]
-    assert call.request.method == "POST"
-    assert call.request.url == f"{BASE}/payments/preview-ussd-push-request"
-    assert call.request.headers["Authorization"] == TOKEN
-    assert call.request.headers["Content-Type"] == "application/json"
-    assert _body(call) == {
-        "amount": "25000",
-        "currency": "TZS",
-        "orderReference": "BLN1",
-        "phoneNumber": "255712345678",
-    }
-    assert preview.available is True
-    assert preview.methods[0].name == "M-PESA"
-    assert preview.methods[0].fee == Decimal("580")
-
-
 def test_it_initiates_a_ussd_push_and_reads_the_payment(api):
     api.post(
         f"{BASE}/payments/initiate-ussd-push-request",
@@ -388,11 +362,6 @@ def test_it_sends_no_checksum_without_a_key(api):
 
 
 CALLS = {
-    "preview_ussd_push": (
-        "POST",
-        "/payments/preview-ussd-push-request",
-        lambda c: c.preview_ussd_push(amount=1000, currency="TZS", order_reference="R1", phone_number="255712345678"),
-    ),
     "initiate_ussd_push": (
         "POST",
         "/payments/initiate-ussd-push-request",

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from clickpesa.registry import find_subject, lookup, register, registrations
+from clickpesa.registry import find_subject, lookup, register
 from payments.webhooks import parse_payment_event, payment_event
 from revenue.webhooks import payout_event
 from tests.factories import PaymentFactory, PayoutFactory
@@ -13,7 +13,8 @@ def test_payment_events_are_registered_when_the_app_is_ready():
     assert lookup("PAYMENT RECEIVED").handle is payment_event
     assert lookup("PAYMENT FAILED").handle is payment_event
     assert lookup("PAYOUT REVERSED").handle is payout_event
-    assert {"PAYMENT RECEIVED", "PAYMENT FAILED", "PAYOUT INITIATED", "DEPOSIT RECEIVED"} <= set(registrations())
+    assert lookup("PAYOUT INITIATED").handle is payout_event
+    assert lookup("DEPOSIT RECEIVED") is not None
 
 
 def test_an_unregistered_event_has_no_handler():

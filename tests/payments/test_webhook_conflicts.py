@@ -1,4 +1,4 @@
-"""Late and conflicting payment events never move money silently (DESIGN.md "Payments")."""
+"""Late and conflicting payment events never move money silently (docs/architecture.md, "States")."""
 
 import pytest
 from django.contrib.auth.models import Group

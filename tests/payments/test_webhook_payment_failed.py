@@ -1,4 +1,4 @@
-"""PAYMENT FAILED (and a failed status) through the real endpoint: DESIGN.md handler 2."""
+"""PAYMENT FAILED (and a failed status) through the real endpoint: handler 2 (docs/architecture.md)."""
 
 from decimal import Decimal
 

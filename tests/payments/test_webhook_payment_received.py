@@ -1,4 +1,4 @@
-"""PAYMENT RECEIVED through the real endpoint: DESIGN.md handler 1 and its refusals."""
+"""PAYMENT RECEIVED through the real endpoint: handler 1 (docs/architecture.md) and its refusals."""
 
 from decimal import Decimal
 

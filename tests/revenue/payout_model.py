@@ -1,4 +1,4 @@
-"""A small pure-Python model of DESIGN.md's payout state table, to check the real one against."""
+"""A small pure-Python model of the payout state table (docs/architecture.md), to check the real one against."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,7 +25,7 @@ RETURNED = {"FAILED", "REFUNDED", "REVERSED"}
 
 @dataclass
 class PayoutModel:
-    """Where the payout's money is, as DESIGN.md's postings say it must be."""
+    """Where the payout's money is, as the postings (docs/architecture.md) say it must be."""
 
     amount: Decimal
     fee: Decimal

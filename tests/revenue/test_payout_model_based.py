@@ -1,4 +1,4 @@
-"""Random sequences of payout events, with duplicates, against a pure model of DESIGN.md's table."""
+"""Random sequences of payout events, with duplicates, against a pure model of the payout states."""
 
 from decimal import Decimal
 
