@@ -11,6 +11,7 @@ from celery._state import _set_task_join_will_block
 from django.db import connection
 
 from blinno.celery import app as celery_app
+from tests.staff import AdminClient, staff
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +58,36 @@ def run_concurrently(target: Callable[[int], Any], count: int, *, timeout: float
         t.join(timeout)
     assert not any(t.is_alive() for t in threads), "a concurrent worker hung"
     return results
+
+
+# Staff in the real groups, and their browsers (tests.staff.AdminClient).
+
+
+@pytest.fixture
+def finance_user(db):
+    return staff("Finance", username="fiona_finance")
+
+
+@pytest.fixture
+def support_user(db):
+    return staff("Support", username="sam_support")
+
+
+@pytest.fixture
+def superuser(db):
+    return staff(None, username="root", is_superuser=True)
+
+
+@pytest.fixture
+def finance(finance_user) -> AdminClient:
+    return AdminClient(finance_user)
+
+
+@pytest.fixture
+def support(support_user) -> AdminClient:
+    return AdminClient(support_user)
+
+
+@pytest.fixture
+def root(superuser) -> AdminClient:
+    return AdminClient(superuser)

@@ -12,8 +12,7 @@ import pytest
 
 from revenue.models import Payout
 from tests.factories import PayoutFactory
-
-from .conftest import paid_payout, staff
+from tests.staff import paid_payout, staff
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 

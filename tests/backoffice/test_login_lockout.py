@@ -3,7 +3,7 @@
 import pytest
 from django.test import Client
 
-from .conftest import staff
+from tests.staff import staff
 
 LOGIN = "/admin/login/?next=/admin/"
 PASSWORD = "pass-for-tests-only"

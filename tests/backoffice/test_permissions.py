@@ -8,9 +8,8 @@ from django.urls import reverse
 
 from clickpesa.models import WebhookEvent
 from revenue.models import LedgerEntry, LedgerTransaction, Payout, PlatformFee
+from tests.staff import paid_payout, returned_payout
 from tests.webhooks import post_webhook, sample_body, use_checksum_key
-
-from .conftest import paid_payout, returned_payout
 
 PAYOUTS = reverse("admin:revenue_payout_changelist")
 

@@ -19,8 +19,7 @@ from clickpesa.models import WebhookEvent
 from payments.services import LineSpec, order_create
 from revenue.models import Payout, PayoutMethod, TransactionType
 from tests.factories import BuyerFactory, CreatorFactory
-
-from .conftest import paid_payout
+from tests.staff import paid_payout
 
 STATUSES = cycle([Payout.Status.PAID, Payout.Status.FAILED, Payout.Status.PENDING, Payout.Status.REVERSED])
 

@@ -19,8 +19,7 @@ from core.money import format_money
 from payments.models import Payment
 from revenue.services import deposit_record
 from tests.factories import CreatorFactory, PaymentFactory, capture, earn
-
-from .conftest import messages_of, paid_payout
+from tests.staff import messages_of, paid_payout
 
 Outcome = StatementLine.Outcome
 DAR = ZoneInfo("Africa/Dar_es_Salaam")

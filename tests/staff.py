@@ -1,10 +1,9 @@
-"""Back-office fixtures: staff in the real Finance and Support groups, and an admin client with real CSRF."""
+"""Staff in the real Finance and Support groups, an admin client with real CSRF, and payouts to show them."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
-import pytest
 from django.contrib.auth.models import Group
 from django.contrib.messages import get_messages
 from django.test import Client
@@ -43,36 +42,6 @@ def staff(group: str | None, **kwargs):
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user
-
-
-@pytest.fixture
-def finance_user(db):
-    return staff("Finance", username="fiona_finance")
-
-
-@pytest.fixture
-def support_user(db):
-    return staff("Support", username="sam_support")
-
-
-@pytest.fixture
-def superuser(db):
-    return staff(None, username="root", is_superuser=True)
-
-
-@pytest.fixture
-def finance(finance_user) -> AdminClient:
-    return AdminClient(finance_user)
-
-
-@pytest.fixture
-def support(support_user) -> AdminClient:
-    return AdminClient(support_user)
-
-
-@pytest.fixture
-def root(superuser) -> AdminClient:
-    return AdminClient(superuser)
 
 
 def messages_of(response) -> list[str]:

@@ -9,8 +9,7 @@ from notifications.delivery import notification_send
 from notifications.models import Notification
 from notifications.services import notify
 from tests.factories import UserFactory
-
-from .conftest import messages_of
+from tests.staff import messages_of
 
 NOTIFICATIONS = reverse("admin:notifications_notification_changelist")
 

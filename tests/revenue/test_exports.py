@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from revenue.admin.exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
 from tests.factories import CreatorFactory, PayoutFactory
-
-from .conftest import paid_payout
+from tests.staff import paid_payout
 
 CSV, XLSX = "0", "1"
 

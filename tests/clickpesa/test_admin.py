@@ -9,9 +9,8 @@ from django.urls import reverse
 from clickpesa.models import WebhookEvent
 from payments.models import Payment
 from tests.factories import PaymentFactory
+from tests.staff import messages_of
 from tests.webhooks import post_webhook, sample_body, use_checksum_key
-
-from .conftest import messages_of
 
 EVENTS = reverse("admin:clickpesa_webhookevent_changelist")
 

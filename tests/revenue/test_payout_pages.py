@@ -9,9 +9,8 @@ import time_machine
 from django.urls import reverse
 
 from tests.factories import PayoutFactory
+from tests.staff import paid_payout, returned_payout
 from tests.webhooks import post_webhook, sample_body, use_checksum_key
-
-from .conftest import paid_payout, returned_payout
 
 PAYOUTS = reverse("admin:revenue_payout_changelist")
 DAR = ZoneInfo("Africa/Dar_es_Salaam")

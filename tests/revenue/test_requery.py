@@ -13,8 +13,7 @@ from payments.models import Payment
 from revenue.models import Payout
 from revenue.services import payout_apply_gateway_status
 from tests.factories import PaymentFactory, PayoutFactory
-
-from .conftest import messages_of
+from tests.staff import messages_of
 
 BASE = "https://clickpesa.invalid/third-parties"
 PAYOUTS = reverse("admin:revenue_payout_changelist")

@@ -8,8 +8,7 @@ from clickpesa.payloads import GatewayStatus
 from revenue.models import Payout, PayoutStatusChange
 from revenue.services import creator_balance, payout_apply_gateway_status, payout_request
 from tests.factories import PayoutFactory, PayoutMethodFactory
-
-from .conftest import messages_of, paid_payout, returned_payout
+from tests.staff import messages_of, paid_payout, returned_payout
 
 PAYOUTS = reverse("admin:revenue_payout_changelist")
 

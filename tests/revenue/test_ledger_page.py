@@ -10,8 +10,7 @@ from django.urls import reverse
 from revenue.models import LedgerAccount, LedgerAuditRun, LedgerTransaction
 from revenue.services import creator_balance
 from tests.factories import CreatorFactory, earn
-
-from .conftest import messages_of
+from tests.staff import messages_of
 
 LEDGER = reverse("admin:revenue_ledger")
 ADJUST = reverse("admin:revenue_ledgertransaction_adjust")
