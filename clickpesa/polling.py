@@ -12,12 +12,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
+from django.db.models import Model, Q, QuerySet
+from django.utils import timezone
+
 from . import inbox, tasks
+from .client import ClickPesaClient, session
 from .metrics import observe
 from .models import WebhookEvent
 
@@ -77,6 +81,7 @@ class _Dated(Protocol):
 
 
 D = TypeVar("D", bound=_Dated)
+M = TypeVar("M", bound=Model)
 _LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -117,3 +122,29 @@ def ingest_answer(
     else:
         detail = f"ClickPesa says {gateway_status}; event #{event.pk} {event.status}: {event.detail or event.error}"
     return PollResult(kind, reference, gateway_status, detail, event=event)
+
+
+def poll_overdue(
+    rows: QuerySet[M],
+    *,
+    period: timedelta,
+    ask: Callable[[M, ClickPesaClient], PollResult],
+    what: str,
+    limit: int = 200,
+    client: ClickPesaClient | None = None,
+) -> PollSummary:
+    """Ask about each of ``rows`` created over ``period`` ago and not asked about within it.
+
+    Oldest first, at most ``limit``. Each row is claimed with a compare-and-set on its
+    ``last_polled_at`` before it is asked about, so two runs at once never ask about one row.
+    A failed question is kept in the summary; the next run asks again.
+    """
+    now = timezone.now()
+    not_lately = Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=now - period)
+    summary = PollSummary()
+    with session(client) as api:
+        for row in rows.filter(not_lately, created_at__lte=now - period).order_by("created_at")[:limit]:
+            if rows.model._default_manager.filter(not_lately, pk=row.pk).update(last_polled_at=now) == 1:
+                summary.results.append(ask(row, api))
+    summary.log(what)
+    return summary

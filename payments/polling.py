@@ -15,13 +15,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from clickpesa.client import ClickPesaClient, ClickPesaError, session
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import PAYMENT_FAILED, PAYMENT_RECEIVED, GatewayStatus, PaymentData, parse_payment
-from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest
+from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest, poll_overdue
 from core.users import User
 
 from .models import Payment
@@ -110,32 +109,16 @@ def _ingest(
     )
 
 
-def _claim(pk: int, *, cutoff: datetime, now: datetime) -> bool:
-    """Take one payment for this run: its last poll must be older than ``cutoff`` (two runs never both ask)."""
-    recent = Q(last_polled_at__isnull=False, last_polled_at__gte=cutoff)
-    return Payment.objects.filter(~recent, pk=pk).update(last_polled_at=now) == 1
-
-
 def poll_payments_due(*, limit: int = 200, client: ClickPesaClient | None = None) -> PollSummary:
-    """Ask ClickPesa about every PENDING payment whose webhook is overdue (see the module docstring).
-
-    Oldest first, at most ``limit`` per run; a payment is asked about at most once per period,
-    even by two runs at once. A failed query is kept in the summary; the next run asks again.
-    """
-    now = timezone.now()
-    cutoff = now - timedelta(minutes=settings.CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES)
-    due = Payment.objects.filter(
-        Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=cutoff),
-        status=Payment.Status.PENDING,
-        created_at__lte=cutoff,
+    """Ask ClickPesa about every PENDING payment whose webhook is overdue (see the module docstring)."""
+    return poll_overdue(
+        Payment.objects.filter(status=Payment.Status.PENDING),
+        period=timedelta(minutes=settings.CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES),
+        ask=lambda payment, api: poll_payment(payment, client=api),
+        what="poll payments",
+        limit=limit,
+        client=client,
     )
-    summary = PollSummary()
-    with session(client) as api:
-        for payment in due.order_by("created_at")[:limit]:
-            if _claim(payment.pk, cutoff=cutoff, now=now):
-                summary.results.append(poll_payment(payment, client=api))
-    summary.log("poll payments")
-    return summary
 
 
 def poll_payments_since(since: datetime, *, client: ClickPesaClient) -> PollSummary:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from clickpesa.client import ClickPesaClient, ClickPesaError, session
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import PAYOUT_INITIATED, PAYOUT_REFUNDED, PAYOUT_REVERSED, GatewayStatus
-from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest
+from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest, poll_overdue
 from core.users import User
 
 from .models import Payout
@@ -80,30 +80,16 @@ def payouts_in_flight() -> QuerySet[Payout]:
     return Payout.objects.filter(Q(status=Payout.Status.PROCESSING) | (Q(status=Payout.Status.PENDING) & attempted))
 
 
-def _claim(pk: int, *, cutoff: datetime, now: datetime) -> bool:
-    """Take one payout for this run: its last poll must be older than ``cutoff`` (two runs never both ask)."""
-    recent = Q(last_polled_at__isnull=False, last_polled_at__gte=cutoff)
-    return Payout.objects.filter(~recent, pk=pk).update(last_polled_at=now) == 1
-
-
 def poll_payouts_due(*, limit: int = 200, client: ClickPesaClient | None = None) -> PollSummary:
-    """Ask ClickPesa about every payout in flight whose webhook is overdue (see the module docstring).
-
-    Oldest first, at most ``limit`` per run; a payout is asked about at most once per period,
-    even by two runs at once. A failed query is kept in the summary; the next run asks again.
-    """
-    now = timezone.now()
-    cutoff = now - timedelta(minutes=settings.CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES)
-    due = payouts_in_flight().filter(
-        Q(last_polled_at__isnull=True) | Q(last_polled_at__lt=cutoff), created_at__lte=cutoff
+    """Ask ClickPesa about every payout in flight whose webhook is overdue (see the module docstring)."""
+    return poll_overdue(
+        payouts_in_flight(),
+        period=timedelta(minutes=settings.CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES),
+        ask=lambda payout, api: poll_payout(payout, client=api),
+        what="poll payouts",
+        limit=limit,
+        client=client,
     )
-    summary = PollSummary()
-    with session(client) as api:
-        for payout in due.order_by("created_at")[:limit]:
-            if _claim(payout.pk, cutoff=cutoff, now=now):
-                summary.results.append(poll_payout(payout, client=api))
-    summary.log("poll payouts")
-    return summary
 
 
 def poll_payouts_since(since: datetime, *, client: ClickPesaClient) -> PollSummary:
