@@ -17,7 +17,7 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -116,7 +116,16 @@ def statement_rows_from_csv(data: bytes) -> list[StatementRecord]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise StatementError("The statement is not UTF-8 text (export it as CSV).") from None
-    reader = csv.reader(io.StringIO(text))
+    if "\x00" in text:
+        # PostgreSQL text holds no NUL, and no statement export has one.
+        raise StatementError("The statement holds a NUL character; it is not a CSV export.")
+    try:
+        return _records(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise StatementError(f"The statement is not readable CSV: {exc}.") from None
+
+
+def _records(reader: Iterator[list[str]]) -> list[StatementRecord]:
     header = next(reader, None)
     if header is None:
         raise StatementError("The statement is empty.")

@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, cast
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters, ModelAdmin
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
@@ -83,7 +83,11 @@ class DateRangeFilter(admin.FieldListFilter):
         if not self.used_parameters:
             return queryset
         if not self.form.is_valid():
-            raise IncorrectLookupParameters(self.form.errors.as_text())
+            # The changelist answers a bad filter with a redirect to "?e=1", which says nothing:
+            # the reason goes with it as a message.
+            reasons = " ".join(str(error) for errors in self.form.errors.values() for error in errors)
+            messages.error(request, f"The {self.title} filter was not applied: {reasons}")
+            raise IncorrectLookupParameters(reasons)
         start: date | None = self.form.cleaned_data["start"]
         end: date | None = self.form.cleaned_data["end"]
         # Bounds as instants (midnight in the site's time zone), not a date() of each row, so

@@ -43,6 +43,8 @@ def round_money(value: Decimal) -> Decimal:
 def format_money(amount: Decimal, currency: str) -> str:
     """Format for people: "TZS 25,000" (whole shillings drop their cents), "USD 12.50"."""
     amount = round_money(amount)
+    if not amount:
+        amount = abs(amount)  # -0.004 rounds to -0.00, which reads "TZS -0"
     if amount == amount.to_integral_value():
         return f"{currency} {amount:,.0f}"
     return f"{currency} {amount:,.2f}"

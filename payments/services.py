@@ -50,6 +50,10 @@ IN_PROGRESS_STATUSES = frozenset(
 )
 
 
+PENDING_BOOKING, CANCELLED_BOOKING = Booking.Status.PENDING, Booking.Status.CANCELLED
+PENDING_SUB, CANCELLED_SUB = Subscription.Status.PENDING, Subscription.Status.CANCELLED
+
+
 class PaymentError(BlinnoError):
     code = "payment_refused"
 
@@ -144,7 +148,12 @@ def payment_start(order: Order, *, phone_number: str = "") -> Payment:
                 f"Order #{order.pk} is {order.get_status_display()}; it takes no payment.", code="order_closed"
             )
         if order_transition(order, Order.Status.PENDING):
+            # What the failed attempt cancelled, this one may pay for again.
             fees_reopen(order.pk)
+            now = timezone.now()
+            _move_lines(
+                order, now, booking=(CANCELLED_BOOKING, PENDING_BOOKING), subscription=(CANCELLED_SUB, PENDING_SUB)
+            )
         payment = Payment.objects.create(
             order=order,
             reference=new_reference("BLN"),
@@ -379,7 +388,12 @@ def _received(
         channel=channel[:40],
     )
     order_transition(order, Order.Status.PAID, now=now)
-    _settle_pending_lines(order, now, booking=Booking.Status.CONFIRMED, subscription=Subscription.Status.ACTIVE)
+    _move_lines(
+        order,
+        now,
+        booking=(PENDING_BOOKING, Booking.Status.CONFIRMED),
+        subscription=(PENDING_SUB, Subscription.Status.ACTIVE),
+    )
 
     hold_days = settings.EARNINGS_HOLD_DAYS
     hold_until = now + timedelta(days=hold_days) if hold_days > 0 else None
@@ -398,20 +412,21 @@ def _received(
     return Result.done("payment captured")
 
 
-def _settle_pending_lines(order: Order, now: datetime, *, booking: str, subscription: str) -> None:
-    """Move the order's PENDING bookings and subscriptions to the given statuses (an ACTIVE one starts now).
+def _move_lines(order: Order, now: datetime, *, booking: tuple[str, str], subscription: tuple[str, str]) -> None:
+    """Move the order's bookings and subscriptions from one status to another, each a (from, to) pair.
 
-    The lines are read first: most orders sell neither, and then nothing else is sent.
+    An ACTIVE subscription starts now. The lines are read first: most orders sell neither, and
+    then nothing else is sent.
     """
     lines = list(order.lines.values_list("booking_id", "subscription_id"))
     booking_ids = [b for b, _ in lines if b is not None]
     subscription_ids = [s for _, s in lines if s is not None]
     if booking_ids:
-        Booking.objects.filter(pk__in=booking_ids, status=Booking.Status.PENDING).update(status=booking, updated_at=now)
+        Booking.objects.filter(pk__in=booking_ids, status=booking[0]).update(status=booking[1], updated_at=now)
     if subscription_ids:
-        started = {"started_at": now} if subscription == Subscription.Status.ACTIVE else {}
-        Subscription.objects.filter(pk__in=subscription_ids, status=Subscription.Status.PENDING).update(
-            status=subscription, updated_at=now, **started
+        started = {"started_at": now} if subscription[1] == Subscription.Status.ACTIVE else {}
+        Subscription.objects.filter(pk__in=subscription_ids, status=subscription[0]).update(
+            status=subscription[1], updated_at=now, **started
         )
 
 
@@ -484,7 +499,7 @@ def _failed(payment: Payment, *, reason: str, gateway_id: str, channel: str, eve
     other_attempt_pending = order.payments.filter(status=Payment.Status.PENDING).exclude(pk=payment.pk).exists()
     if not other_attempt_pending and order_transition(order, Order.Status.PAYMENT_FAILED, now=now):
         fees_refund(order.pk, now=now)
-        _settle_pending_lines(order, now, booking=Booking.Status.CANCELLED, subscription=Subscription.Status.CANCELLED)
+        _move_lines(order, now, booking=(PENDING_BOOKING, CANCELLED_BOOKING), subscription=(PENDING_SUB, CANCELLED_SUB))
     if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
         return Result.done(f"payment failed; order already {order.get_status_display().lower()}")
     buyer = order.buyer

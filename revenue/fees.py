@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.money import round_money
@@ -104,25 +104,39 @@ def fees_reopen(order_id: int) -> None:
 
 
 def fees_attach(payout: Payout) -> None:
-    """Give a new payout the released, collected fee rows whose earnings it carries."""
-    PlatformFee.objects.filter(
-        creator_id=payout.creator_id,
-        currency=payout.currency,
-        status=PlatformFee.Status.COLLECTED,
-        released_at__isnull=False,
-        payout__isnull=True,
-    ).update(payout=payout, payout_status=PlatformFee.PayoutStatus.PENDING)
+    """Give a new payout the fee rows whose earnings it carries.
+
+    A retry carries the rows of the payout it retries (its amount is theirs). Any other payout
+    takes the creator's whole available balance, so it carries every released, collected row
+    that no payout in flight or paid carries: rows of no payout yet, and rows a payout that came
+    back left behind.
+    """
+    if payout.retry_of_id is not None:
+        rows = PlatformFee.objects.filter(payout_id=payout.retry_of_id)
+    else:
+        rows = PlatformFee.objects.filter(
+            Q(payout__isnull=True) | Q(payout__status__in=Payout.RETURNED_STATUSES),
+            creator_id=payout.creator_id,
+            currency=payout.currency,
+            status=PlatformFee.Status.COLLECTED,
+            released_at__isnull=False,
+        )
+    rows.update(payout=payout, payout_status=PlatformFee.PayoutStatus.PENDING)
 
 
 def fees_follow_payout(payout: Payout, *, now: datetime) -> None:
-    """Move a payout's fee rows along with it: PROCESSING, PAID, or detached (PENDING) when it came back."""
+    """Move a payout's fee rows along with it: PROCESSING, PAID, or PENDING when it came back.
+
+    Rows a payout that came back carried stay with it, unpaid, until a retry or the next payout
+    takes them (:func:`fees_attach`): which earnings a retry pays is then known.
+    """
     rows: QuerySet[PlatformFee] = PlatformFee.objects.filter(payout=payout)
     if payout.status == Payout.Status.PROCESSING:
         rows.update(payout_status=PlatformFee.PayoutStatus.PROCESSING, updated_at=now)
     elif payout.status == Payout.Status.PAID:
         rows.update(payout_status=PlatformFee.PayoutStatus.PAID, updated_at=now)
     elif payout.status in Payout.RETURNED_STATUSES:
-        rows.update(payout=None, payout_status=PlatformFee.PayoutStatus.PENDING, updated_at=now)
+        rows.update(payout_status=PlatformFee.PayoutStatus.PENDING, updated_at=now)
 
 
 def earnings_release_due(*, now: datetime | None = None) -> int:

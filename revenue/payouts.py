@@ -140,6 +140,9 @@ def _transition(
     else:
         changes["returned_at"] = now
         changes["notes"] = append_note(payout.notes, f"{target}: {reason or 'no reason given'}")
+        if fee is not None and payout.gateway_fee is None:
+            # ClickPesa debited its fee with the payout and credits both back: the statement shows it.
+            changes["gateway_fee"] = fee
     updated = Payout.objects.filter(pk=payout.pk, status=current).update(**changes)
     if updated != 1:  # the row is locked above, so only a bug elsewhere can get here
         raise PayoutError(f"Payout {payout.reference} changed under a lock; refusing.", code="guard_failed")

@@ -144,6 +144,11 @@ def _reserve(
     return payout
 
 
+def _check_method(creator: User, method: PayoutMethod | None) -> None:
+    if method is not None and method.creator_id != creator.pk:
+        raise PayoutError("That payout method belongs to another creator.", code="wrong_method")
+
+
 def _lock_available(creator: User, currency: str) -> LedgerAccount:
     account_book(currency, creator_ids=[creator.pk])
     return LedgerAccount.objects.select_for_update().get(
@@ -161,10 +166,12 @@ def payout_request(
 ) -> Payout:
     """Reserve the creator's whole available balance into a new PENDING payout.
 
-    Refused when nothing is available or the balance is below settings.PAYOUT_MINIMUM.
-    The creator's available account is locked first, so two concurrent requests cannot
-    both reserve the same money: the second sees the balance the first left.
+    Refused when nothing is available, the balance is below settings.PAYOUT_MINIMUM, or
+    ``method`` is another creator's. The creator's available account is locked first, so two
+    concurrent requests cannot both reserve the same money: the second sees the balance the
+    first left.
     """
+    _check_method(creator, method)
     available = _lock_available(creator, currency)
     minimum = settings.PAYOUT_MINIMUM.get(currency, Decimal(0))
     if available.balance <= 0:
@@ -226,8 +233,7 @@ def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | N
     if Payout.objects.filter(retry_of=payout).exists():
         raise PayoutError(f"Payout {payout.reference} was already retried.", code="already_retried")
     creator = payout.creator
-    if method is not None and method.creator_id != creator.pk:
-        raise PayoutError("That payout method belongs to another creator.", code="wrong_method")
+    _check_method(creator, method)
     available = _lock_available(creator, payout.currency)
     if available.balance < payout.amount:
         raise PayoutError(

@@ -224,13 +224,6 @@ def test_after_polling_clickpesas_statement_matches_our_books(simulator, today, 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a payout ClickPesa returns before paying it is debited amount + fee and credited amount + fee "
-    "back (the simulator's statement: Payout, Fee - Payout, Refunded/Reversed Payout), but "
-    "revenue.payouts._transition records gateway_fee only on PAID, so reconciliation reports the fee row as "
-    "'no ClickPesa fee recorded on our payout' and the return credit as 'ClickPesa TZS 47,085.60, ours TZS 46,000'",
-)
 @pytest.mark.parametrize("outcome", ["refunded", "reversed"])
 def test_a_payout_returned_before_it_was_paid_reconciles_with_clickpesas_statement(
     simulator, today, finance_user, outcome

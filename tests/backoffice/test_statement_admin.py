@@ -1,6 +1,5 @@
 """The statement pages: upload and fetch forms, their limits, who may use them, and what an import shows."""
 
-import csv
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import Permission
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DataError, connection
+from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -185,23 +184,10 @@ def test_an_unreadable_file_is_refused_with_its_reason_and_the_form_kept(finance
     [
         pytest.param(
             "x" * 140_000,
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=csv.Error,
-                reason="bug: statement_rows_from_csv lets csv.Error ('field larger than field limit (131072)') "
-                "escape, so a cell over 128 KiB is a 500 instead of a refusal naming the file's problem",
-            ),
             id="cell over the csv module's limit",
         ),
         pytest.param(
             "Malipo\x00",
-            marks=pytest.mark.xfail(
-                strict=True,
-                raises=DataError,
-                reason="bug: a NUL byte in a cell is read as text and bulk_create fails with DataError "
-                "('PostgreSQL text fields cannot contain NUL (0x00) bytes'): a 500 instead of a refusal or a "
-                "replaced character (the webhook inbox cleans NULs with clean_text; reconciliation does not)",
-            ),
             id="NUL byte",
         ),
     ],

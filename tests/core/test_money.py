@@ -86,11 +86,6 @@ def test_whole_amounts_drop_their_cents_in_any_currency():
     assert format_money(Decimal("12.001"), "USD") == "USD 12"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: format_money shows a negative zero as 'TZS -0' (round_money keeps the sign of -0.004 and of "
-    "Decimal('0.00') * -1, and the format prints it); an amount that rounds to nothing should read 'TZS 0'",
-)
 @pytest.mark.parametrize("amount", [Decimal("-0.004"), Decimal("-0.00"), Decimal("0.00") * -1])
 def test_an_amount_that_rounds_to_nothing_has_no_sign(amount):
     assert format_money(amount, "TZS") == "TZS 0"

@@ -147,11 +147,6 @@ def test_the_last_pending_attempt_failing_cancels_the_booking(client, buyer, cre
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a failure cancels the order's bookings and subscriptions, payment_start re-opens only the "
-    "order and its fee rows, and a capture moves only PENDING ones, so a retry that pays leaves them CANCELLED",
-)
 def test_a_retry_that_pays_after_a_failure_confirms_the_booking_and_starts_the_subscription(client, buyer, creator):
     booking, subscription = _booking(buyer, creator), _subscription(buyer, creator)
     order = _order(buyer, creator, booking=booking, subscription=subscription)

@@ -213,11 +213,6 @@ def test_a_request_to_a_chosen_method_of_the_creator_snapshots_that_method():
     assert payout.method_snapshot["account_number"] == "0150123456789"  # later edits move no money
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="payout_request does not check that `method` belongs to the creator (payout_retry does): "
-    "a creator's money can be reserved for another creator's wallet",
-)
 @pytest.mark.django_db
 def test_a_request_to_another_creators_method_is_refused():
     creator, stranger = CreatorFactory(), CreatorFactory()

@@ -255,12 +255,6 @@ def test_a_retry_takes_back_the_rows_of_the_payout_it_retries():
     assert (row.payout_id, row.payout_status) == (retry.pk, Fee.PayoutStatus.PENDING)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fees_attach gives a retry every released unattached row of the creator, including rows earned "
-    "after the returned payout: the retry reserves only the old amount, so those rows are marked PAID with "
-    "the retry while their money stays available (and the payout that does carry it gets no row)",
-)
 @pytest.mark.django_db
 def test_a_retry_carries_only_the_rows_whose_earnings_it_pays():
     payout = PayoutFactory()
@@ -284,9 +278,10 @@ def test_a_retry_carries_only_the_rows_whose_earnings_it_pays():
     [
         ([GatewayStatus.PROCESSING], True, Fee.PayoutStatus.PROCESSING),
         ([GatewayStatus.SUCCESS], True, Fee.PayoutStatus.PAID),
-        ([GatewayStatus.PROCESSING, GatewayStatus.FAILED], False, Fee.PayoutStatus.PENDING),
-        ([GatewayStatus.REFUNDED], False, Fee.PayoutStatus.PENDING),
-        ([GatewayStatus.SUCCESS, GatewayStatus.REVERSED], False, Fee.PayoutStatus.PENDING),
+        # A payout that came back keeps its rows, unpaid, until a retry or the next payout takes them.
+        ([GatewayStatus.PROCESSING, GatewayStatus.FAILED], True, Fee.PayoutStatus.PENDING),
+        ([GatewayStatus.REFUNDED], True, Fee.PayoutStatus.PENDING),
+        ([GatewayStatus.SUCCESS, GatewayStatus.REVERSED], True, Fee.PayoutStatus.PENDING),
         # A stale report (PROCESSING after PAID) leaves the rows where the payout left them.
         ([GatewayStatus.SUCCESS, GatewayStatus.PROCESSING], True, Fee.PayoutStatus.PAID),
     ],
@@ -304,12 +299,12 @@ def test_fee_rows_follow_their_payouts_status(reports, attached, payout_status):
 
 
 @pytest.mark.django_db
-def test_a_cancelled_payout_lets_go_of_its_rows_and_the_next_payout_takes_them():
+def test_a_cancelled_payout_keeps_its_rows_unpaid_and_the_next_payout_takes_them():
     payout = PayoutFactory()
     row = payout.fee_rows.get()
     payout_cancel(payout, by=UserFactory(is_staff=True), reason="creator changed number")
     row.refresh_from_db()
-    assert (row.payout_id, row.payout_status) == (None, Fee.PayoutStatus.PENDING)
+    assert (row.payout_id, row.payout_status) == (payout.pk, Fee.PayoutStatus.PENDING)
 
     again = payout_request(payout.creator)
 
