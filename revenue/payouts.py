@@ -201,7 +201,9 @@ def payout_apply_gateway_status(
     """Apply a status ClickPesa reported (webhook, poll or API answer) to a payout.
 
     An amount that matches neither the payout nor the payout plus ClickPesa's fee moves no
-    money: the payout is flagged for finance and the result says why.
+    money: the payout is flagged for finance and the result says why. So does any report about
+    a payout never submitted (no ``submitted_at`` and no submission attempt): ClickPesa cannot
+    know it, and settling or returning it would move money that never left.
     """
     locked = payout_lock(pk=payout.pk)
     assert locked is not None
@@ -254,8 +256,17 @@ def _apply(
     target = GATEWAY_TO_PAYOUT.get(status) if status else None
     if status is None or target is None:
         return Result.unchanged(f"payout status {status or 'unknown'} has no effect")
+    if payout.submitted_at is None and not payout.submission_attempts:
+        # ClickPesa cannot report on a payout it was never sent: only a holder of the checksum key
+        # could, and applying it would settle or return money that never left.
+        note = f"ClickPesa reported {status} for {payout.reference}, which was never submitted to it. No money moved."
+        return _needs_review(payout, note, title="reported before it was submitted", key="not-submitted", event=event)
     if not _amount_matches(payout, report.amount, report.fee, report.currency):
-        return _needs_review(payout, report, event=event)
+        note = (
+            f"ClickPesa reported {status} for {report.currency or payout.currency} {report.amount} "
+            f"(fee {report.fee}); the payout is {format_money(payout.amount, payout.currency)}. No money moved."
+        )
+        return _needs_review(payout, note, title="amount differs", key="amount-mismatch", event=event)
     return _transition(
         payout,
         target,
@@ -269,17 +280,14 @@ def _apply(
     )
 
 
-def _needs_review(payout: Payout, report: GatewayReport, *, event: WebhookEvent | None) -> Result:
-    note = (
-        f"ClickPesa reported {report.status} for {report.currency or payout.currency} {report.amount} "
-        f"(fee {report.fee}); the payout is {format_money(payout.amount, payout.currency)}. No money moved."
-    )
+def _needs_review(payout: Payout, note: str, *, title: str, key: str, event: WebhookEvent | None) -> Result:
+    """Move nothing: flag the payout for finance with ``note``, tell them, and say so in the result."""
     payout.needs_review = True
     payout.notes = append_note(payout.notes, note)
     payout.save(update_fields=["needs_review", "notes", "updated_at"])
     notify_staff(
         kind=NKind.FINANCE_ALERT,
-        dedupe_key=f"payout:{payout.pk}:amount-mismatch:{event.pk if event else 'direct'}",
-        context={"title": f"Payout {payout.reference}: amount differs", "detail": note},
+        dedupe_key=f"payout:{payout.pk}:{key}:{event.pk if event else 'direct'}",
+        context={"title": f"Payout {payout.reference}: {title}", "detail": note},
     )
     return Result.done(f"needs review: {note}")

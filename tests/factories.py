@@ -9,6 +9,7 @@ from payments.models import Order, Payment
 from payments.services import LineSpec, order_create, payment_mark_received, payment_start
 from revenue.models import Payout, PayoutMethod, TransactionType
 from revenue.services import creator_accounts_ensure, payout_request
+from revenue.submission import payout_claim
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -110,18 +111,28 @@ def earn(creator: User, amount: Decimal = Decimal("10000.00"), **order_kwargs: o
 
 
 class PayoutFactory(factory.Factory):
-    """A PENDING payout that really reserved the creator's money (a sale, a capture, a request)."""
+    """A PENDING payout that really reserved the creator's money (a sale, a capture, a request).
+
+    ``submitted`` (the default) records a submission attempt, as the submitter's claim does
+    before it calls ClickPesa, so that ClickPesa's reports about it apply; ``submitted=False``
+    leaves it waiting for its first submission.
+    """
 
     class Meta:
         model = Payout
 
     creator = factory.SubFactory(CreatorFactory)
     sale_amount = Decimal("50000.00")
+    submitted = True
 
     @classmethod
     def _create(cls, model_class: type, **kwargs: object) -> Payout:
         creator = kwargs["creator"]
         earn(creator, Decimal(kwargs["sale_amount"]))
-        return payout_request(creator)
+        payout = payout_request(creator)
+        if kwargs["submitted"]:
+            assert payout_claim(payout.pk) == 0
+            payout.refresh_from_db()
+        return payout
 
     _build = _create

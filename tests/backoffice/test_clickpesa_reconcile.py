@@ -34,7 +34,7 @@ def simulator(settings):
 
 
 def _in_flight(simulator: ClickPesaSimulator) -> Payout:
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     payout_submit(payout.pk)
     simulator.deliver_pending()  # paid at ClickPesa; the webhooks are lost
     return payout

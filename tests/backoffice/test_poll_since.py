@@ -46,7 +46,7 @@ def today():
 
 def in_flight(simulator: ClickPesaSimulator, outcome: str = "success") -> Payout:
     """A payout ClickPesa accepted and finished as ``outcome``; we heard nothing after its creation."""
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.plan(payout.reference, outcome)
     payout_submit(payout.pk)
     simulator.deliver_pending()
@@ -173,7 +173,7 @@ def test_what_was_created_before_the_moment_is_left_alone(simulator):
 
 
 def test_what_is_final_or_never_sent_is_not_asked_about(simulator, today):
-    paid, unsent, captured = paid_payout(), PayoutFactory(), capture(PaymentFactory())
+    paid, unsent, captured = paid_payout(), PayoutFactory(submitted=False), capture(PaymentFactory())
 
     summary = poll_since(today)
 

@@ -45,7 +45,7 @@ def test_reconcile_refuses_a_payout_still_in_flight():
 
 @pytest.mark.django_db
 def test_cancel_returns_an_unsubmitted_payout_with_its_reason():
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     payout_cancel(payout, by=UserFactory(is_staff=True), reason="creator asked to change number")
     payout.refresh_from_db()
     assert payout.status == Payout.Status.CANCELLED

@@ -20,6 +20,7 @@ from revenue.services import (
     payout_reconcile,
     payout_request,
 )
+from revenue.submission import payout_claim
 from tests.factories import CreatorFactory, PayoutFactory, PayoutMethodFactory, UserFactory, earn
 
 Kind = LedgerAccount.Kind
@@ -74,6 +75,7 @@ def test_a_payout_moves_available_to_in_flight_then_to_paid_out():
 
     payout = payout_request(creator)
     assert figures(creator) == (ZERO, ZERO, Decimal("46000.00"), Decimal("46000.00"), ZERO)
+    payout_claim(payout.pk)  # the submitter's claim, before it calls ClickPesa
 
     apply(payout, GatewayStatus.PROCESSING)
     assert figures(creator) == (ZERO, ZERO, Decimal("46000.00"), Decimal("46000.00"), ZERO)
@@ -287,7 +289,7 @@ def test_a_payout_in_flight_cannot_be_reconciled(reach):
 )
 @pytest.mark.django_db
 def test_a_final_payout_is_reconciled_once_by_the_first_clerk(reach):
-    payout = reach(PayoutFactory())
+    payout = reach(PayoutFactory(submitted=reach is not _cancelled))
     first, second = clerk(), clerk()
     payout_reconcile(payout, by=first)
     with pytest.raises(PayoutError) as refused:

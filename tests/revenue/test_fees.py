@@ -300,7 +300,7 @@ def test_fee_rows_follow_their_payouts_status(reports, attached, payout_status):
 
 @pytest.mark.django_db
 def test_a_cancelled_payout_keeps_its_rows_unpaid_and_the_next_payout_takes_them():
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     row = payout.fee_rows.get()
     payout_cancel(payout, by=UserFactory(is_staff=True), reason="creator changed number")
     row.refresh_from_db()

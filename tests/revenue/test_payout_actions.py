@@ -162,7 +162,7 @@ def test_cancel_needs_a_reason(support):
 
 @pytest.mark.django_db
 def test_support_cancels_an_unsubmitted_payout_with_its_reason(support, support_user):
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     response = support.action(PAYOUTS, "cancel_payouts", [payout], apply="1", reason="creator changed number")
     assert messages_of(response) == ["1 payout cancelled"]
     payout.refresh_from_db()

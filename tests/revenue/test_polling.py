@@ -51,7 +51,7 @@ def simulator(start):
 
 def _processing_payout(simulator: ClickPesaSimulator, outcome: str = "success") -> Payout:
     """A payout ClickPesa accepted, whose webhooks were all dropped after it reached ``outcome``."""
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.plan(payout.reference, outcome)
     assert payout_submit(payout.pk).result == "submitted"
     simulator.deliver_pending()
@@ -126,7 +126,7 @@ def test_payouts_younger_than_their_period_are_not_asked_about(simulator):
 
 @pytest.mark.django_db
 def test_a_row_is_asked_about_at_most_once_per_period(simulator):
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.plan(payout.reference, "success")
     payout_submit(payout.pk)  # in flight at ClickPesa; its webhooks are never delivered
 
@@ -182,7 +182,7 @@ def test_payout_requery_submits_again_a_payout_whose_attempts_ran_out_and_that_c
     simulator, django_capture_on_commit_callbacks
 ):
     Group.objects.get_or_create(name="Support")
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next("/payouts/preview-mobile-money-payout", status=503, times=MAX_ATTEMPTS)
     for hours in range(MAX_ATTEMPTS):
         with time_machine.travel(timezone.now() + timedelta(hours=hours, minutes=1)):

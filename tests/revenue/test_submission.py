@@ -73,7 +73,7 @@ def _returns(payout: Payout) -> int:
 def test_a_requested_payout_is_submitted_and_paid_through_webhooks_to_our_endpoint(start, live_server):
     simulator = start(webhook_url=live_server.url)
 
-    payout = PayoutFactory()  # the reserve commits, and its submission runs after commit
+    payout = PayoutFactory(submitted=False)  # the reserve commits, and its submission runs after commit
     payout.refresh_from_db()
     assert payout.status == Payout.Status.PROCESSING
     simulator.deliver_pending()
@@ -95,7 +95,7 @@ def test_a_requested_payout_is_submitted_and_paid_through_webhooks_to_our_endpoi
 @pytest.mark.django_db
 def test_it_previews_then_creates_with_the_payouts_own_reference_and_amount(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
 
     result = payout_submit(payout.pk)
 
@@ -140,7 +140,7 @@ def test_a_bank_payout_is_sent_as_a_bank_transfer_to_the_snapshot_account(start)
 @pytest.mark.django_db
 def test_a_crash_between_clickpesa_accepting_and_us_saving_is_queried_not_paid_twice(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(CREATE, status=500, after_apply=True)  # created at ClickPesa; the answer is lost
 
     first = payout_submit(payout.pk)
@@ -159,7 +159,7 @@ def test_a_crash_between_clickpesa_accepting_and_us_saving_is_queried_not_paid_t
 @pytest.mark.django_db
 def test_a_reference_already_used_is_queried_and_its_status_applied(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(CREATE, status=500, after_apply=True)
     payout_submit(payout.pk)
     # ClickPesa's query lags its create: the first attempt's payout is not found, so it is sent again.
@@ -178,7 +178,7 @@ def test_a_reference_already_used_is_queried_and_its_status_applied(start):
 @pytest.mark.django_db
 def test_a_refused_query_about_an_earlier_attempt_never_fails_the_payout(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(CREATE, status=500, after_apply=True)
     payout_submit(payout.pk)
     simulator.fail_next(f"/payouts/{payout.reference}", status=400, message="Bad Request")
@@ -237,7 +237,7 @@ def test_a_payout_whose_cool_down_has_passed_is_created(start):
 @pytest.mark.django_db
 def test_insufficient_merchant_balance_fails_the_payout_and_returns_the_money_once(start):
     simulator = start(balance=Decimal("1000.00"))
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     available = creator_balance(payout.creator).available
 
     result = payout_submit(payout.pk)
@@ -273,7 +273,7 @@ def test_an_invalid_number_fails_the_payout_with_clickpesas_reason(start):
 @pytest.mark.django_db
 def test_a_transient_error_keeps_the_money_in_flight_and_retries_with_backoff(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(PREVIEW, status=503, message="Service Unavailable")
 
     before = timezone.now()
@@ -295,7 +295,7 @@ def test_support_is_alerted_after_the_last_attempt_and_no_money_is_returned(star
     simulator = start()
     support = UserFactory(is_staff=True)
     support.groups.add(Group.objects.get_or_create(name="Support")[0])
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(PREVIEW, status=502, message="Bad Gateway", times=MAX_ATTEMPTS)
 
     results = []
@@ -318,7 +318,7 @@ def test_support_is_alerted_after_the_last_attempt_and_no_money_is_returned(star
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_submissions_of_one_payout_create_one_clickpesa_payout(start, settings):
     settings.CLICKPESA_CLIENT_ID = ""  # the reserve's own submission is held back for this test
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     settings.CLICKPESA_CLIENT_ID = "sim-client"
     simulator = start()
 
@@ -334,7 +334,7 @@ def test_two_concurrent_submissions_of_one_payout_create_one_clickpesa_payout(st
 @pytest.mark.django_db
 def test_the_sweeper_submits_a_payout_whose_task_was_lost(start):
     simulator = start()
-    payout = PayoutFactory()  # on_commit never runs inside the test's transaction: the task is "lost"
+    payout = PayoutFactory(submitted=False)  # on_commit never runs inside the test's transaction: the task is "lost"
 
     assert payouts_submit_sweep() == 0  # due for less than a minute: its task may still come
     with _later(61):
@@ -350,7 +350,7 @@ def test_the_sweeper_submits_a_payout_whose_task_was_lost(start):
 def test_without_credentials_nothing_is_submitted_or_counted(start, settings):
     simulator = start()
     settings.CLICKPESA_API_KEY = ""
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
 
     result = payout_submit(payout.pk)
     with _later(61):

@@ -115,7 +115,7 @@ def test_a_cool_down_re_enqueues_the_submission_for_when_clickpesa_allows_it(sta
 @pytest.mark.django_db
 def test_a_transient_error_re_enqueues_the_submission_after_the_backoff(start, published):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(PREVIEW, status=503, message="Service Unavailable")
 
     before = timezone.now()
@@ -131,7 +131,7 @@ def test_a_transient_error_re_enqueues_the_submission_after_the_backoff(start, p
 @pytest.mark.django_db
 def test_a_submitted_payout_enqueues_nothing_more(start, published):
     start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     assert tasks.payout_submit(payout.pk) == "submitted"
     assert published.of(SUBMIT) == []
     payout.refresh_from_db()
@@ -141,7 +141,7 @@ def test_a_submitted_payout_enqueues_nothing_more(start, published):
 @pytest.mark.django_db
 def test_a_refused_payout_enqueues_nothing_more(start, published):
     start(balance=Decimal("1000.00"))  # our ClickPesa balance cannot cover it
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     assert tasks.payout_submit(payout.pk) == "refused"
     assert published.of(SUBMIT) == []
     payout.refresh_from_db()
@@ -151,7 +151,7 @@ def test_a_refused_payout_enqueues_nothing_more(start, published):
 @pytest.mark.django_db
 def test_a_submission_that_is_not_due_is_skipped_and_enqueues_nothing(start, published):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(PREVIEW, status=503, message="Service Unavailable")
     tasks.payout_submit(payout.pk)
     published.clear()
@@ -185,7 +185,7 @@ def test_enqueuing_with_the_broker_down_does_not_raise_and_leaves_the_payout_to_
     conf.task_always_eager, conf.broker_url = False, unreachable_broker_url()
     _reset_broker_connections(celery_app)
     try:
-        payout = PayoutFactory()
+        payout = PayoutFactory(submitted=False)
         tasks.payout_submit_enqueue(payout.pk)
     finally:
         conf.task_always_eager, conf.broker_url = saved
@@ -202,7 +202,7 @@ def test_enqueuing_with_the_broker_down_does_not_raise_and_leaves_the_payout_to_
 @pytest.mark.django_db
 def test_the_sweep_task_submits_payouts_left_due_and_counts_them(start):
     simulator = start()
-    stuck = [PayoutFactory(), PayoutFactory()]  # their tasks never ran (never committed)
+    stuck = [PayoutFactory(submitted=False), PayoutFactory(submitted=False)]  # their tasks never ran (never committed)
 
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
         assert tasks.payouts_submit_sweep() == 2
@@ -217,7 +217,7 @@ def test_the_sweep_task_submits_payouts_left_due_and_counts_them(start):
 @pytest.mark.django_db
 def test_the_sweep_task_leaves_a_payout_waiting_for_its_retry(start):
     simulator = start()
-    payout = PayoutFactory()
+    payout = PayoutFactory(submitted=False)
     simulator.fail_next(PREVIEW, status=503, message="Service Unavailable")
     tasks.payout_submit(payout.pk)  # next attempt in 30 s
 
