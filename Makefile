@@ -16,8 +16,9 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-RUNSERVER_ADDR ?= 0.0.0.0:8000
-ADMIN_URL := http://127.0.0.1:8000/admin/
+# The development server answers this machine only; set RUNSERVER_ADDR=0.0.0.0:8000 to share it.
+RUNSERVER_ADDR ?= 127.0.0.1:8000
+ADMIN_URL = http://$(RUNSERVER_ADDR)/admin/
 
 # Local runs default to DEBUG on: settings refuse DEBUG off without a SECRET_KEY.
 DEBUG ?= true

@@ -2,8 +2,11 @@
 
 Idempotent: users are fetched or created; orders and payouts are created only on the first
 run. Everything goes through the real services, so the ledger is as a real one would be.
+Each run gives the demo accounts a new random password and prints it: no password is kept
+in the repository or on disk, and no two databases share one.
 """
 
+import secrets
 from decimal import Decimal
 
 from django.conf import settings
@@ -22,14 +25,15 @@ from revenue.services import (
     payout_apply_gateway_status,
     payout_request,
 )
+from revenue.submission import payout_claim
 
-DEMO_PASSWORD = "blinno-demo-2026"  # noqa: S105 - printed for the local demo; refused with DEBUG off
 CREATORS = [
     ("asha", "Asha", "Mwakyusa", "sw", ("MOBILE_WALLET", "M-Pesa", "255754000111", "")),
     ("juma", "Juma", "Hassani", "en", ("MOBILE_WALLET", "Airtel Money", "255688000222", "")),
     ("neema", "Neema", "Kimaro", "sw", ("BANK_ACCOUNT", "CRDB BANK PLC", "0150123456789", "CORUTZTZ")),
 ]
 BUYERS = [("baraka", "Baraka", "Juma"), ("zoe", "Zoë", "Ngowi")]
+DEMO_USERNAMES = ["admin", "finance", "support", *(row[0] for row in CREATORS), *(row[0] for row in BUYERS)]
 
 
 class Command(BaseCommand):
@@ -40,7 +44,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, force: bool = False, **options: object) -> None:
         if not settings.DEBUG and not force:
-            raise CommandError("seed_demo creates known passwords; run it with DEBUG on (or --force).")
+            raise CommandError(
+                "seed_demo creates demo accounts with printed passwords; run it with DEBUG on (or --force)."
+            )
+        password = secrets.token_urlsafe(12)
         with transaction.atomic():
             staff = self._staff()
             creators = [self._creator(*row) for row in CREATORS]
@@ -49,14 +56,18 @@ class Command(BaseCommand):
                 self._orders(creators, buyers)
                 self._payouts(creators, staff)
                 deposit_record(reference="DEMOTOPUP0001", amount=Decimal("250000.00"), currency="TZS")
-        self.stdout.write(self.style.SUCCESS("Demo data ready."))
-        self.stdout.write(f"  admin login:   admin / {DEMO_PASSWORD}   (superuser)")
-        self.stdout.write(f"  finance login: finance / {DEMO_PASSWORD}")
-        self.stdout.write(f"  support login: support / {DEMO_PASSWORD}")
+            User = get_user_model()
+            for user in User.objects.filter(username__in=DEMO_USERNAMES):
+                user.set_password(password)
+                user.save(update_fields=["password"])
+        self.stdout.write(self.style.SUCCESS("Demo data ready. A new password for every demo account:"))
+        self.stdout.write(f"  admin login:   admin / {password}   (superuser)")
+        self.stdout.write(f"  finance login: finance / {password}")
+        self.stdout.write(f"  support login: support / {password}")
 
     def _user(self, username: str, first: str, last: str, language: str, **extra: object):
         User = get_user_model()
-        user, created = User.objects.get_or_create(
+        user, _ = User.objects.get_or_create(
             username=username,
             defaults={
                 "first_name": first,
@@ -66,9 +77,6 @@ class Command(BaseCommand):
                 **extra,
             },
         )
-        if created:
-            user.set_password(DEMO_PASSWORD)
-            user.save(update_fields=["password"])
         return user
 
     def _staff(self):
@@ -136,10 +144,14 @@ class Command(BaseCommand):
 
     def _payouts(self, creators, staff) -> None:
         asha, juma, neema = creators
+        # Each is claimed as the submitter claims it before calling ClickPesa: reports about a
+        # payout never submitted are held for review, not applied.
         paid = payout_request(asha, requested_by=staff)
+        payout_claim(paid.pk)
         payout_apply_gateway_status(paid, GatewayStatus.PROCESSING, source="system", gateway_id="DEMOPAY1")
         payout_apply_gateway_status(paid, GatewayStatus.SUCCESS, source="system", fee=Decimal("1180.00"))
         reversed_payout = payout_request(juma, requested_by=staff)
+        payout_claim(reversed_payout.pk)
         payout_apply_gateway_status(
             reversed_payout,
             GatewayStatus.REVERSED,
