@@ -18,11 +18,17 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 # The development server answers this machine only; set RUNSERVER_ADDR=0.0.0.0:8000 to share it.
 RUNSERVER_ADDR ?= 127.0.0.1:8000
+# The production server's address (gunicorn, blinno/gunicorn_conf.py reads it).
+SERVE_ADDR ?= 127.0.0.1:8000
+export SERVE_ADDR
 ADMIN_URL = http://$(RUNSERVER_ADDR)/admin/
 
-# Local runs default to DEBUG on: settings refuse DEBUG off without a SECRET_KEY.
+# Local runs default to DEBUG on: settings refuse DEBUG off without a SECRET_KEY. `make serve`
+# is production: it takes DEBUG from the environment or .env, never this default.
+ifneq ($(MAKECMDGOALS),serve)
 DEBUG ?= true
 export DEBUG
+endif
 
 # True (exit 0) when .env sets VAR; settings.py reads .env, so its values count as given.
 dotenv_has = grep -Eqs '^[[:space:]]*(export[[:space:]]+)?$(1)[[:space:]]*=' .env
@@ -38,10 +44,11 @@ need_broker = if [ -z "$${CELERY_BROKER_URL:-}" ] && ! $(call dotenv_has,CELERY_
 		exit 1; \
 	fi
 
-.PHONY: help venv run test lint fmt typecheck migrations-check worker beat demo bench bench-scale db-stop clean
+.PHONY: help venv run serve test lint fmt typecheck migrations-check worker beat demo bench bench-scale db-stop clean
 
 help:
 	@echo "make run               migrate, seed demo data, serve the admin at $(ADMIN_URL)"
+	@echo "make serve             production server: check --deploy, then gunicorn on SERVE_ADDR ($(SERVE_ADDR))"
 	@echo "make test              run the tests (PYTEST_ARGS=..., PYTEST_WORKERS=$(PYTEST_WORKERS))"
 	@echo "make lint | fmt        ruff check and format check | fix and format"
 	@echo "make typecheck         mypy (django-stubs) over the apps"
@@ -76,6 +83,14 @@ run: venv
 	echo "Admin: $(ADMIN_URL)  (log in with the demo credentials printed above)"; \
 	echo ""; \
 	exec $(PY) manage.py runserver $(RUNSERVER_ADDR)
+
+# Production: the deployment checks must pass (a missing CLICKPESA_CHECKSUM_KEY, console email,
+# an open /metrics stop it here), then gunicorn replaces the shell. Migrations are the deployer's step.
+serve: venv
+	@$(with_db); \
+	set -e; \
+	$(PY) manage.py check --deploy; \
+	exec $(BIN)/gunicorn --config blinno/gunicorn_conf.py blinno.wsgi:application
 
 test: venv
 	@$(with_db); \

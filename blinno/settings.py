@@ -52,6 +52,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: X-Forwarded-Proto from a peer that is not a trusted proxy is dropped before anything reads it.
+    "core.http.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -115,9 +117,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
-# Proxies: how many trusted reverse proxies append to X-Forwarded-For. Zero means the
-# socket address is the client; never trust the left-most, client-supplied entry.
+# Proxies: how many trusted reverse proxies append to X-Forwarded-For, and their addresses or
+# networks. X-Forwarded-For and X-Forwarded-Proto are believed only from those peers (core.http);
+# with no addresses, from nobody. Never trust the left-most, client-supplied entry.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
 
 # django-axes: lock an admin login after repeated failures, per user and address.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
@@ -134,7 +138,9 @@ IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 # Production hardening; `manage.py check --deploy` is clean with DEBUG off.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    if TRUSTED_PROXY_COUNT > 0 and TRUSTED_PROXY_ADDRESSES:
+        # core.http.ForwardedHeadersMiddleware removes the header from every other peer.
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
@@ -154,6 +160,9 @@ EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Blinno <no-reply@blinno.example>")
+# With DEBUG off, a backend that delivers nothing (console, file, memory) is a deploy check
+# error (notifications.E001) unless this says it is meant.
+EMAIL_ALLOW_UNDELIVERED = env.bool("EMAIL_ALLOW_UNDELIVERED", default=False)
 FINANCE_EMAILS = env.list("FINANCE_EMAILS", default=[])
 
 # Cache: Redis when configured (shared by web and workers), else local memory.
@@ -231,7 +240,8 @@ PAYOUT_MINIMUM = {"TZS": Decimal("5000.00"), "USD": Decimal("5.00")}
 EARNINGS_HOLD_DAYS = env.int("EARNINGS_HOLD_DAYS", default=0)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 
-# Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone).
+# Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone,
+# which is a deploy check error with DEBUG off: monitoring.E001).
 MONITORING_METRICS_TOKEN = env.str("MONITORING_METRICS_TOKEN", default="")
 MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES = env.int("MONITORING_WEBHOOK_FAILURE_WINDOW_MINUTES", default=15)
 MONITORING_WEBHOOK_FAILURE_RATE = env.float("MONITORING_WEBHOOK_FAILURE_RATE", default=0.2)

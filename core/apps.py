@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class CoreConfig(AppConfig):
@@ -6,3 +7,8 @@ class CoreConfig(AppConfig):
 
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from .checks import check_trusted_proxies
+
+        checks.register(check_trusted_proxies, checks.Tags.security)

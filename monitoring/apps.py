@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class MonitoringConfig(AppConfig):
@@ -11,5 +12,7 @@ class MonitoringConfig(AppConfig):
         from clickpesa import registry
 
         from .alerts import dead_event_alert
+        from .checks import check_metrics_token
 
         registry.on_dead(dead_event_alert)
+        checks.register(check_metrics_token, checks.Tags.security, deploy=True)

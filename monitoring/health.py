@@ -1,8 +1,9 @@
-"""Reachability of what the service depends on, for ``GET /healthz``.
+"""Reachability of what the service depends on, and the configuration it cannot work without, for ``GET /healthz``.
 
 Each probe has a short timeout, so a database or broker that hangs makes the check fail
 quickly instead of holding a web worker. Results carry no connection strings or error
-messages (which can hold host names and passwords), only the error's type.
+messages (which can hold host names and passwords), only the error's type, or for the
+configuration the setting that is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import load_backend
 from kombu import Connection
+
+from clickpesa.checks import check_webhook_signing
 
 PROBE_TIMEOUT_SECONDS = 2
 """How long one probe may take: connecting, then answering."""
@@ -76,22 +79,33 @@ def broker_probe(*, timeout: int = PROBE_TIMEOUT_SECONDS) -> Probe:
     return Probe(True, _since(started))
 
 
+def config_probe() -> Probe:
+    """The settings without which the service answers but does not work: a production deployment
+    with no CLICKPESA_CHECKSUM_KEY refuses every webhook (the deployment check clickpesa.E001)."""
+    if any(message.is_serious() for message in check_webhook_signing()):
+        return Probe(False, 0, "CLICKPESA_CHECKSUM_KEY not set")
+    return Probe(True, 0)
+
+
 def _since(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
 def health_check() -> tuple[bool, dict[str, object]]:
-    """Probe the database and the broker; return whether the service can serve, and the JSON report.
+    """Probe the configuration, the database and the broker; return whether the service can serve,
+    and the JSON report.
 
-    Serving needs the database. A broker outage is reported (``"status": "degraded"``) but does
-    not make the service unhealthy: webhooks are still received and processed, their
+    Serving needs the database and the configuration (a replica that refuses every webhook is
+    not ready, and the report says why). A broker outage is reported (``"status": "degraded"``)
+    but does not make the service unhealthy: webhooks are still received and processed, their
     notifications wait in the outbox for the sweeper, and a load balancer that took every web
     replica out over it would turn a delay into lost deliveries.
     """
-    database, broker = database_probe(), broker_probe()
-    status = "ok" if database.ok and broker.ok else ("degraded" if database.ok else "unavailable")
+    config, database, broker = config_probe(), database_probe(), broker_probe()
+    ready = config.ok and database.ok
+    status = "ok" if ready and broker.ok else ("degraded" if ready else "unavailable")
     report: dict[str, object] = {
         "status": status,
-        "checks": {"database": database.as_json(), "broker": broker.as_json()},
+        "checks": {"config": config.as_json(), "database": database.as_json(), "broker": broker.as_json()},
     }
-    return database.ok, report
+    return ready, report

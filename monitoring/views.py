@@ -14,7 +14,8 @@ from .metrics import metrics_text
 @never_cache
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    """The dependencies' state as JSON: 200 while the database answers, 503 when it does not."""
+    """The dependencies' state as JSON: 200 while the database answers and the configuration is
+    complete, 503 (with the reason) when either is not."""
     healthy, report = health_check()
     return JsonResponse(report, status=200 if healthy else 503)
 

@@ -48,6 +48,7 @@ def test_the_same_account_from_another_address_can_still_log_in(clerk):
 @pytest.mark.django_db
 def test_behind_a_trusted_proxy_the_lockout_follows_the_client_address(clerk, settings):
     settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.2"]
     proxy = "10.0.0.2"
     for _ in range(5):
         login(Client(), "clerk", "wrong", REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR="198.51.100.7")

@@ -12,6 +12,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _checksum_key(settings):
     use_checksum_key(settings)
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8"]  # the proxies in front (the socket is 10.0.0.2)
+
+
+def test_a_peer_that_is_not_a_named_proxy_cannot_forward_an_address(client, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    assert _remote_addr(client, forwarded="196.41.50.7", socket="203.0.113.9") == "203.0.113.9"
 
 
 def _remote_addr(client, *, forwarded: str | None, socket: str = "10.0.0.2") -> str | None:

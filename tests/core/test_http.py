@@ -1,9 +1,9 @@
-"""core.http.client_address: the sender's address behind TRUSTED_PROXY_COUNT proxies."""
+"""core.http: the sender's address behind TRUSTED_PROXY_COUNT proxies, believed only from TRUSTED_PROXY_ADDRESSES."""
 
 import pytest
 from django.test import RequestFactory
 
-from core.http import client_address
+from core.http import client_address, is_trusted_proxy
 
 SENDER = "198.51.100.7"
 SPOOFED = "203.0.113.66"
@@ -24,6 +24,8 @@ def request(remote_addr: str | None = PROXY, forwarded: str | None = None):
 
 @pytest.fixture
 def proxies(settings):
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8", "::1"]
+
     def set_count(count: int) -> None:
         settings.TRUSTED_PROXY_COUNT = count
 
@@ -102,3 +104,28 @@ def test_the_setting_is_read_on_every_request(proxies):
     assert client_address(forwarded) == PROXY
     proxies(1)
     assert client_address(forwarded) == SENDER
+
+
+def test_a_forwarded_for_from_a_peer_that_is_not_a_named_proxy_is_not_believed(proxies):
+    """The service reachable directly: rotating X-Forwarded-For must not rotate the address."""
+    proxies(1)
+    assert client_address(request(SENDER, forwarded=SPOOFED)) == SENDER
+
+
+def test_behind_two_proxies_the_hop_in_between_must_be_a_named_proxy_too(proxies):
+    """The front proxy reached directly by the sender, who wrote a middle hop of its own."""
+    proxies(2)
+    assert client_address(request(PROXY, forwarded=f"{SPOOFED}, {SENDER}")) == PROXY
+
+
+def test_without_named_proxies_nobody_is_one(settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_ADDRESSES = []
+    assert is_trusted_proxy(PROXY) is False
+    assert client_address(request(PROXY, forwarded=SENDER)) == PROXY
+
+
+def test_without_a_proxy_count_a_named_address_is_not_trusted(settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.0/8"]
+    assert is_trusted_proxy(PROXY) is False

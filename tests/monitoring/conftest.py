@@ -34,3 +34,9 @@ def scrape():
         return Scrape(response.content.decode())
 
     return read
+
+
+@pytest.fixture(autouse=True)
+def _configured(settings):
+    """A configured service: the tests run with DEBUG off, where no checksum key makes /healthz 503."""
+    settings.CLICKPESA_CHECKSUM_KEY = "checksum-key"
