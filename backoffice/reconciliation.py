@@ -30,7 +30,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from clickpesa.client import ClickPesaClient
 from clickpesa.polling import PollSummary
 from core.errors import BlinnoError
-from core.money import format_money
+from core.money import fits_money_column, format_money
 from core.users import User
 from payments.models import Payment
 from payments.polling import poll_payments_since
@@ -327,6 +327,24 @@ class _Matcher:
         )
 
 
+def _check_amounts(records: Sequence[StatementRecord]) -> None:
+    """Refuse the statement when an amount or balance is not money we can hold (1e20, 0.001)."""
+    bad = [
+        f"row {record.row_number or number}"
+        for number, record in enumerate(records, start=1)
+        if not fits_money_column(record.amount)
+        or (record.balance is not None and not fits_money_column(record.balance))
+    ]
+    if bad:
+        more = f" and {len(bad) - ERRORS_SHOWN} more" if len(bad) > ERRORS_SHOWN else ""
+        raise StatementError(
+            "The statement has amounts too large or with more than two decimals: "
+            + ", ".join(bad[:ERRORS_SHOWN])
+            + more
+            + "."
+        )
+
+
 def _period(records: Iterable[StatementRecord]) -> tuple[date, date]:
     days = [timezone.localdate(r.date) for r in records if r.date is not None]
     if not days:
@@ -350,6 +368,7 @@ def statement_import(
     The period (local dates, inclusive) defaults to the first and last date in the rows; it
     bounds the search for our records that the statement lacks.
     """
+    _check_amounts(records)
     if period_start is None or period_end is None:
         first, last = _period(records)
         period_start, period_end = period_start or first, period_end or last

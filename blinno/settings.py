@@ -55,6 +55,7 @@ MIDDLEWARE = [
     # First: X-Forwarded-Proto from a peer that is not a trusted proxy is dropped before anything reads it.
     "core.http.ForwardedHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "core.http.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",

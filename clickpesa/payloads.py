@@ -21,6 +21,8 @@ from typing import Any
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
 
+from core.money import Currency, is_currency
+
 from .checksum import EXCLUDED_FIELDS
 from .jsonwire import canonical_json
 
@@ -174,9 +176,16 @@ def _optional_money(data: Mapping[str, Any], *names: str, allow_zero: bool = Fal
 
 
 def _currency(data: Mapping[str, Any], *names: str) -> str | None:
-    _, value = _first(data, *names)
+    """The currency, upper-cased, or ``None`` when absent; one Blinno does not handle is refused
+    (it would fail a three-letter column, or open ledger accounts in it)."""
+    name, value = _first(data, *names)
     text = _text(value)
-    return text.upper() if text else None
+    if not text:
+        return None
+    code = text.upper()
+    if not is_currency(code):
+        raise PayloadError(f"unsupported {name} {_shown(value)}: accepted {', '.join(Currency.values)}")
+    return code
 
 
 def _order_reference(data: Mapping[str, Any]) -> str:
@@ -473,7 +482,8 @@ def parse_deposit(data: Mapping[str, Any]) -> DepositData:
 
     ``reference`` is ``paymentReference``, else ``id``; ``amount`` is ``depositAmount``, else
     ``amount``, and must be positive; ``currency`` is ``depositCurrency``, else ``currency``,
-    upper-cased. Raises :class:`PayloadError` when any of the three is missing or invalid.
+    upper-cased, one of :class:`core.money.Currency`. Raises :class:`PayloadError` when any of
+    the three is missing or invalid.
     """
     gateway_id = _text(data.get("id"))
     reference = _text(data.get("paymentReference")) or gateway_id

@@ -41,6 +41,10 @@ class _DateRangeForm(forms.Form):
         return data
 
 
+_FIRST_DAY = date.min + timedelta(days=1)
+_LAST_DAY = date.max - timedelta(days=1)
+
+
 def _midnight(day: date) -> datetime:
     """The first instant of ``day`` in the site's time zone."""
     return timezone.make_aware(datetime.combine(day, time.min))
@@ -91,10 +95,12 @@ class DateRangeFilter(admin.FieldListFilter):
         start: date | None = self.form.cleaned_data["start"]
         end: date | None = self.form.cleaned_data["end"]
         # Bounds as instants (midnight in the site's time zone), not a date() of each row, so
-        # that an index on the field serves the range on a table of millions.
-        if start:
+        # that an index on the field serves the range on a table of millions. A bound at the
+        # calendar's edge (0001-01-01, 9999-12-31) excludes nothing, and its instant would not
+        # fit a date-time once moved to UTC: it is left out.
+        if start and start > _FIRST_DAY:
             queryset = queryset.filter(**{f"{self.field_path}__gte": _midnight(start)})
-        if end:
+        if end and end < _LAST_DAY:
             queryset = queryset.filter(**{f"{self.field_path}__lt": _midnight(end + timedelta(days=1))})
         return queryset
 

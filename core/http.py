@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -74,4 +74,22 @@ class ForwardedHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if "HTTP_X_FORWARDED_PROTO" in request.META and not is_trusted_proxy(request.META.get("REMOTE_ADDR", "")):
             del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
+
+
+class RefuseNulMiddleware:
+    """Answer 400 to a request whose path or query string holds a NUL character.
+
+    PostgreSQL text cannot hold one: a staff search or filter carrying it would fail in the
+    database with a 500. Forms are covered by Django's own validator; this covers GET parameters.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or any(
+            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
+        ):
+            return HttpResponseBadRequest("A NUL character is not allowed in a URL.\n", content_type="text/plain")
         return self.get_response(request)

@@ -12,10 +12,29 @@ if TYPE_CHECKING:
 
 CENT = Decimal("0.01")
 
+MONEY_DIGITS = 20
+"""Digits of a money column, two of them after the point: up to 10^18, so that a total such as
+the merchant-funding balance never overflows (numeric(14,2) stopped at 10^12)."""
+
+MONEY_MAX = Decimal(10) ** (MONEY_DIGITS - 2) - CENT
+"""The largest amount a money column holds."""
+
 
 class Currency(models.TextChoices):
+    """The currencies Blinno handles; anything else is refused where it enters."""
+
     TZS = "TZS", "Tanzanian shilling"
     USD = "USD", "US dollar"
+
+
+def is_currency(code: object) -> bool:
+    """Whether ``code`` is one of :class:`Currency` (exactly: upper case, three letters)."""
+    return isinstance(code, str) and code in Currency.values
+
+
+def fits_money_column(amount: Decimal) -> bool:
+    """Whether a finite ``amount`` with at most two decimal places fits a money column."""
+    return amount.is_finite() and abs(amount) <= MONEY_MAX and amount == amount.quantize(CENT)
 
 
 class MoneyFieldOptions(TypedDict, total=False):
@@ -32,7 +51,7 @@ class MoneyFieldOptions(TypedDict, total=False):
 
 def money_field(**kwargs: Unpack[MoneyFieldOptions]) -> models.DecimalField:
     """The one column shape for an amount of money."""
-    return models.DecimalField(max_digits=14, decimal_places=2, **kwargs)
+    return models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, **kwargs)
 
 
 def round_money(value: Decimal) -> Decimal:

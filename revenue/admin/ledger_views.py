@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpR
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from core.money import MONEY_DIGITS
 from core.users import User
 
 from ..ledger import LedgerError, account_balance, ledger_audit
@@ -163,7 +164,7 @@ def ledger_audit_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Ht
 class AdjustmentForm(forms.Form):
     debit_account = forms.ModelChoiceField(queryset=LedgerAccount.objects.select_related("creator"))
     credit_account = forms.ModelChoiceField(queryset=LedgerAccount.objects.select_related("creator"))
-    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=Decimal("0.01"))
+    amount = forms.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, min_value=Decimal("0.01"))
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3}),
         max_length=400,

@@ -393,3 +393,28 @@ def test_the_import_list_costs_the_same_with_one_or_many_imports(finance, financ
     few = queries()
     make(10)
     assert queries() == few
+
+
+def test_an_uploaded_amount_of_1e20_is_refused_on_the_page_not_a_500(finance):
+    huge = "CPW9,CPW9,2026-05-14,Withdraw,Debit,1e20,TZS,,Withdraw"
+    response = finance.post(UPLOAD, {"file": statement_file(withdraw(), huge), "currency": "TZS"}, follow=True)
+    assert response.status_code == 200
+    assert "amounts too large or with more than two decimals: row 3" in response.content.decode()
+    assert not StatementImport.objects.exists()
+
+
+def test_a_fetched_amount_of_1e20_is_refused_on_the_page_not_a_500(finance, api):
+    row = {
+        "id": "CPW9",
+        "orderReference": "CPW9",
+        "date": "2026-05-14T10:00:00Z",
+        "entry": "Debit",
+        "amount": 1e20,
+        "currency": "TZS",
+        "type": "Withdraw",
+    }
+    api.get(f"{BASE}/account/statement", json={"transactions": [row]})
+    response = finance.post(FETCH, period(date(2026, 5, 1), date(2026, 5, 31)), follow=True)
+    assert response.status_code == 200
+    assert "amounts too large or with more than two decimals: row 1" in response.content.decode()
+    assert not StatementImport.objects.exists()

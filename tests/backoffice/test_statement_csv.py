@@ -240,3 +240,13 @@ def test_the_largest_statement_it_reads_has_max_rows():
 
 def test_one_row_more_is_refused_whole():
     assert refusal(_many(MAX_ROWS + 1)) == (f"The statement has more than {MAX_ROWS} rows; import a shorter period.")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", ["1e20", "100000000000000000000", "25000.005"])
+def test_an_amount_no_money_column_holds_refuses_the_import_naming_the_row(amount, finance_user):
+    from backoffice.reconciliation import statement_import_csv
+
+    with pytest.raises(StatementError) as caught:
+        statement_import_csv(csv(row(), row(amount)), by=finance_user, currency="TZS")
+    assert caught.value.message == "The statement has amounts too large or with more than two decimals: row 3."

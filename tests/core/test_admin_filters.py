@@ -216,3 +216,14 @@ def test_the_list_page_loads_the_autocomplete_scripts(finance):
     page = finance.get(PAYOUTS).content.decode()
     assert "admin/js/autocomplete.js" in page
     assert "select2" in page
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [("0001-01-01", "9999-12-31"), ("9999-12-31", "9999-12-31"), ("0001-01-01", "0001-01-01")]
+)
+def test_dates_at_the_edges_of_the_calendar_filter_without_a_500(support, march, start, end):
+    """9999-12-31 plus a day overflowed; 0001-01-01 at midnight in Dar es Salaam is before year 1 in UTC."""
+    response = support.get(PAYOUTS, date_range(start, end))
+    assert response.status_code == 200
+    if (start, end) == ("0001-01-01", "9999-12-31"):
+        assert listed(response) == set(march.values())

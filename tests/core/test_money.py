@@ -3,10 +3,11 @@
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 
-from core.money import format_money, money_field, round_money
+from core.money import MONEY_MAX, format_money, money_field, round_money
 from revenue.models import Payout
 
 
@@ -91,10 +92,10 @@ def test_an_amount_that_rounds_to_nothing_has_no_sign(amount):
     assert format_money(amount, "TZS") == "TZS 0"
 
 
-def test_a_money_field_holds_fourteen_digits_with_two_decimal_places():
+def test_a_money_field_holds_twenty_digits_with_two_decimal_places():
     field = money_field()
     assert isinstance(field, models.DecimalField)
-    assert (field.max_digits, field.decimal_places) == (14, 2)
+    assert (field.max_digits, field.decimal_places) == (20, 2)
 
 
 def test_a_money_field_passes_its_options_on():
@@ -106,33 +107,38 @@ def test_a_money_field_passes_its_options_on():
         "What ClickPesa shows",
         True,
     )
-    assert (field.max_digits, field.decimal_places) == (14, 2)
+    assert (field.max_digits, field.decimal_places) == (20, 2)
+
+
+MONEY_COLUMNS = sorted(
+    (model._meta.db_table, field.column)
+    for model in apps.get_models()
+    for field in model._meta.get_fields()
+    if isinstance(field, models.DecimalField) and field.decimal_places == 2
+)
+
+
+def test_every_two_place_decimal_column_is_a_money_column():
+    assert ("revenue_ledgeraccount", "balance") in MONEY_COLUMNS
+    assert len(MONEY_COLUMNS) == 16  # the 16 altered by the money_columns_hold_10_to_the_18 migrations
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("table", "column"),
-    [
-        ("revenue_payout", "amount"),
-        ("revenue_payout", "gateway_fee"),
-        ("revenue_statementline", "amount"),
-        ("revenue_statementline", "our_amount"),
-        ("payments_payment", "amount"),
-    ],
-)
-def test_money_columns_are_numeric_14_2_in_postgresql(table, column):
+@pytest.mark.parametrize(("table", "column"), MONEY_COLUMNS)
+def test_money_columns_are_numeric_20_2_in_postgresql(table, column):
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT data_type, numeric_precision, numeric_scale FROM information_schema.columns "
             "WHERE table_name = %s AND column_name = %s",
             [table, column],
         )
-        assert cursor.fetchone() == ("numeric", 14, 2)
+        assert cursor.fetchone() == ("numeric", 20, 2)
 
 
 def test_a_money_column_refuses_an_amount_beyond_its_digits():
-    """Twelve digits before the point at most: a trillion does not fit."""
+    """Eighteen digits before the point: a quadrillion fits, 10^18 does not."""
     field = Payout._meta.get_field("amount")
-    field.clean(Decimal("999999999999.99"), None)
-    with pytest.raises(ValidationError, match="no more than 14 digits"):
-        field.clean(Decimal("1000000000000.00"), None)
+    field.clean(Decimal("1000000000000000.00"), None)
+    field.clean(MONEY_MAX, None)
+    with pytest.raises(ValidationError, match="no more than 20 digits"):
+        field.clean(MONEY_MAX + Decimal("0.01"), None)

@@ -1,0 +1,27 @@
+"""A NUL in a URL's path or query (a search term, a filter) is refused 400 instead of failing in PostgreSQL."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        reverse("admin:revenue_ledger") + "?q=ab%00c",
+        reverse("admin:revenue_payout_changelist") + "?q=%00",
+        reverse("admin:accounts_user_changelist") + "?q=2557%00",
+        reverse("admin:clickpesa_webhookevent_changelist") + "?status%00=x",
+        "/healthz?x=%00",
+    ],
+)
+def test_a_nul_in_the_query_is_a_400(root, url):
+    response = root.get(url)
+    assert response.status_code == 400
+    assert b"NUL" in response.content
+
+
+def test_the_ledger_search_still_finds_creators(finance, finance_user):
+    response = finance.get(reverse("admin:revenue_ledger"), {"q": "nobody-by-this-name"})
+    assert response.status_code == 200
