@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from core.admin_base import REFUSALS_SHOWN, ReadOnlyAdmin, apply_each, tell
 from core.admin_filters import DateRangeFilter
 from core.errors import BlinnoError
+from core.privacy import mask_account_numbers
 
 from . import registry
 from .inbox import replay
@@ -32,12 +33,12 @@ def _pre(text: str) -> str:
 
 
 def _pretty(raw: str) -> str:
-    """JSON indented when it parses; the raw text otherwise. Always escaped."""
+    """JSON indented, account numbers masked, when it parses; the raw text otherwise. Always escaped."""
     try:
         parsed = json.loads(raw)
     except ValueError:
         return _pre(raw)
-    return _pre(json.dumps(parsed, indent=2, ensure_ascii=False))
+    return _pre(json.dumps(mask_account_numbers(parsed), indent=2, ensure_ascii=False))
 
 
 @admin.register(WebhookEvent)

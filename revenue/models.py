@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.money import Currency, format_money, money_field
+from core.privacy import mask_account_number
 
 
 class TransactionType(models.TextChoices):
@@ -249,7 +250,7 @@ class PayoutMethod(models.Model):
 
     @property
     def masked_destination(self) -> str:
-        return f"****{self.account_number[-4:]}"
+        return mask_account_number(self.account_number)
 
     def snapshot(self) -> dict[str, str]:
         """The destination as it was when a payout was requested; later edits don't move money."""
@@ -342,6 +343,7 @@ class Payout(models.Model):
             ("retry_payout", "Can retry failed payouts"),
             ("requery_payout", "Can re-query ClickPesa for a payout"),
             ("cancel_payout", "Can cancel payouts not yet submitted"),
+            ("view_account_number", "Can see a payout's full account number (each look is logged)"),
         ]
 
     def __str__(self) -> str:
@@ -351,7 +353,7 @@ class Payout(models.Model):
     def destination_label(self) -> str:
         """The destination for people, masked: "M-Pesa ****0111"."""
         snap = self.method_snapshot or {}
-        return f"{snap.get('provider', '')} ****{str(snap.get('account_number', ''))[-4:]}".strip()
+        return f"{snap.get('provider', '')} {mask_account_number(snap.get('account_number', ''))}".strip()
 
 
 class PayoutStatusChange(models.Model):

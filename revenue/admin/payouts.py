@@ -7,14 +7,19 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
 from django.forms import Media
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
 from core.admin_base import ReadOnlyAdmin, apply_each, tell
 from core.admin_filters import AutocompleteFilter, DateRangeFilter, ReconciledFilter, autocomplete_filter_media
 from core.money import format_money
+from core.privacy import mask_account_number
 
 from ..models import Payout, PayoutMethod, PayoutStatusChange
 from ..services import (
@@ -82,10 +87,12 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return queryset, False
 
     actions = ["mark_reconciled", "retry_payouts", "requery_payouts", "cancel_payouts"]
-    readonly_fields = ("destination", "retried_by_link")
+    readonly_fields = ("destination", "destination_details", "retried_by_link")
+    # The method snapshot is never shown as it is: it holds the full account number (see
+    # destination_details and account_number_view).
     fieldsets = (
         (None, {"fields": ("reference", "creator", "amount", "currency", "gateway_fee", "status", "needs_review")}),
-        ("Destination", {"fields": ("method_kind", "destination", "method_snapshot")}),
+        ("Destination", {"fields": ("method_kind", "destination", "destination_details")}),
         ("ClickPesa", {"fields": ("gateway_id", "submission_attempts", "last_error")}),
         (
             "Dates",
@@ -121,6 +128,19 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         name = (payout.method_snapshot or {}).get("account_name", "")
         return f"{payout.destination_label} ({name})" if name else payout.destination_label
 
+    @admin.display(description="as requested")
+    def destination_details(self, payout: Payout) -> str:
+        """The destination snapshot taken at the request, its number masked."""
+        snap = payout.method_snapshot or {}
+        rows = [
+            ("Kind", snap.get("kind", "")),
+            ("Provider", snap.get("provider", "")),
+            ("Account number", mask_account_number(snap.get("account_number", ""))),
+            ("Account name", snap.get("account_name", "")),
+            ("BIC", snap.get("bic", "") or "—"),
+        ]
+        return format_html_join(mark_safe("<br>"), "{}: {}", rows)
+
     @admin.display(description="retried by")
     def retried_by_link(self, payout: Payout) -> str:
         retry = Payout.objects.filter(retry_of=payout).only("pk", "reference").first()
@@ -138,6 +158,31 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     def has_requery_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.requery_payout")
 
+    def has_account_number_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("revenue.view_account_number")
+
+    @method_decorator(require_POST)
+    def account_number_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """The full account number of a payout's destination, for Finance, on a page of its own.
+
+        A POST (a button, never a link a browser may prefetch), logged as a LogEntry on the
+        payout before anything is shown.
+        """
+        if not self.has_account_number_permission(request):
+            raise PermissionDenied
+        payout = self.get_object(request, unquote(object_id))
+        if payout is None:
+            raise Http404("No such payout.")
+        self.log_change(request, payout, "Viewed the full account number")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Account number of payout {payout.reference}",
+            "opts": self.opts,
+            "original": payout,
+            "snapshot": payout.method_snapshot or {},
+        }
+        return TemplateResponse(request, "admin/revenue/payout/account_number.html", context)
+
     def get_urls(self) -> list[URLPattern]:
         urls = [
             path(
@@ -149,6 +194,11 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
                 "<path:object_id>/cancel/",
                 self.admin_site.admin_view(self.cancel_view),
                 name="revenue_payout_cancel",
+            ),
+            path(
+                "<path:object_id>/account-number/",
+                self.admin_site.admin_view(self.account_number_view),
+                name="revenue_payout_account_number",
             ),
         ]
         return urls + super().get_urls()
@@ -177,6 +227,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
             and payout.reconciled_at is None
             and payout.status in (Payout.Status.PAID, *Payout.RETURNED_STATUSES),
         }
+        context["can_see_account_number"] = self.has_account_number_permission(request)
         context["webhook_events"] = webhook_events_for(request, payout.reference)
         context["ledger_transactions"] = journal_for(request, payout.ledger_transactions.all())
         if user.has_perm("revenue.view_platformfee"):
