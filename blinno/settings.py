@@ -124,10 +124,13 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TRUSTED_PROXY_ADDRESSES = env.list("TRUSTED_PROXY_ADDRESSES", default=[])
 
-# django-axes: lock an admin login after repeated failures, per user and address.
+# django-axes: lock an admin login after repeated failures, per user and address, and per user
+# across addresses at a wider limit (accounts.lockout).
+AXES_HANDLER = "accounts.lockout.AxesHandler"
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_USERNAME_FAILURE_LIMIT = env.int("AXES_USERNAME_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = 1  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # in the order accounts.lockout reads them
 # The client address by the project's one trusted-proxy rule (django-ipware is not installed,
 # so AXES_IPWARE_* settings would be ignored and every login behind a proxy would share its address).
 AXES_CLIENT_IP_CALLABLE = "core.http.client_address"

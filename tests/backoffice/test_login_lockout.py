@@ -1,4 +1,4 @@
-"""Admin login brute-force protection (django-axes): per user and client address, proxy-aware."""
+"""Admin login brute-force protection (django-axes): per user and address, per user across addresses."""
 
 import pytest
 from django.test import Client
@@ -64,3 +64,43 @@ def test_without_a_trusted_proxy_a_forged_forwarded_for_does_not_dodge_the_lock(
         login(Client(), "clerk", "wrong", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
     forged = login(Client(), "clerk", PASSWORD, REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.99")
     assert forged.status_code == 429
+
+
+@pytest.mark.django_db
+def test_a_forwarded_for_from_a_client_reaching_the_service_directly_does_not_dodge_the_lock(clerk, settings):
+    """TRUSTED_PROXY_COUNT=1 while the app is reachable directly: the header is not the proxy's."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXY_ADDRESSES = ["10.0.0.2"]
+    for i in range(5):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+    rotated = login(Client(), "clerk", PASSWORD, REMOTE_ADDR="198.51.100.7", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert rotated.status_code == 429
+
+
+@pytest.mark.django_db
+def test_the_user_name_locks_across_addresses_at_its_own_limit(clerk, settings):
+    """Four tries from each of many addresses: no pair reaches five, the user name reaches ten."""
+    assert settings.AXES_USERNAME_FAILURE_LIMIT == 10
+    for i in range(10):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR=f"198.51.100.{i // 4 + 1}")
+    office = login(Client(), "clerk", PASSWORD, REMOTE_ADDR="203.0.113.9")
+    assert office.status_code == 429
+
+
+@pytest.mark.django_db
+def test_nine_failures_across_addresses_leave_the_account_open(clerk):
+    for i in range(9):
+        login(Client(), "clerk", "wrong", REMOTE_ADDR=f"198.51.100.{i // 4 + 1}")
+    assert login(Client(), "clerk", PASSWORD, REMOTE_ADDR="203.0.113.9").status_code == 302
+
+
+@pytest.mark.django_db
+def test_spraying_four_tries_at_each_of_many_users_locks_each_of_them(settings):
+    """One address, four passwords per user, then the next address: each user locks at ten."""
+    users = [staff("Support", username=f"sprayed{n}") for n in range(3)]
+    for round_ in range(3):
+        for user in users:
+            for _ in range(4):
+                login(Client(), user.username, "wrong", REMOTE_ADDR=f"198.51.100.{round_ + 1}")
+    for user in users:
+        assert login(Client(), user.username, PASSWORD, REMOTE_ADDR="203.0.113.9").status_code == 429
