@@ -29,7 +29,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_apps.StaffAdminConfig",  # django.contrib.admin, with two-factor sign-in (accounts.admin_site)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -39,6 +39,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_static",
+    "django_otp.plugins.otp_totp",
+    "two_factor",
     "import_export",
     "core",
     "accounts",
@@ -61,6 +65,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires, so it sees the outcome of authentication.
@@ -135,6 +141,16 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]  # in the ord
 # so AXES_IPWARE_* settings would be ignored and every login behind a proxy would share its address).
 AXES_CLIENT_IP_CALLABLE = "core.http.client_address"
 AXES_RESET_ON_SUCCESS = True
+
+# Staff sign in through django-two-factor-auth (password, then an authenticator app's code or a
+# recovery code). ADMIN_REQUIRE_2FA: the admin only for sessions verified by a second factor, and
+# enrolment for staff without a device; on whenever DEBUG is off (accounts.E001 says so if not),
+# off for `make run` and the tests.
+LOGIN_URL = "two_factor:login"
+LOGIN_REDIRECT_URL = "admin:index"
+ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=not DEBUG)
+TWO_FACTOR_PATCH_ADMIN = False
+OTP_TOTP_ISSUER = "Blinno back-office"
 
 # Admin exports (django-import-export): a cell must never run as a spreadsheet formula.
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True

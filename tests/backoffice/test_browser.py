@@ -57,9 +57,9 @@ def test_finance_logs_in_filters_payouts_and_marks_one_reconciled(live_server):
             # A loaded 2-core CI machine serves the admin slowly; waiting is not what is tested.
             page.set_default_timeout(90_000)
             page.goto(f"{live_server.url}/admin/login/?next=/admin/revenue/payout/")
-            page.fill("#id_username", clerk.username)
-            page.fill("#id_password", "pass-for-tests-only")
-            page.click("input[type=submit]")
+            page.fill("#id_auth-username", clerk.username)
+            page.fill("#id_auth-password", "pass-for-tests-only")
+            page.click("button[type=submit].btn-primary")
             page.wait_for_url("**/admin/revenue/payout/")
 
             page.click("#changelist-filter a[href*='status__exact=PAID']")

@@ -5,12 +5,14 @@ from django.test import Client
 
 from tests.staff import staff
 
-LOGIN = "/admin/login/?next=/admin/"
+LOGIN = "/account/login/?next=/admin/"
 PASSWORD = "pass-for-tests-only"
 
 
 def login(client: Client, username: str, password: str, **extra):
-    return client.post(LOGIN, {"username": username, "password": password, "next": "/admin/"}, **extra)
+    """The first step of the two-factor sign-in: user name and password (the staff here have no device)."""
+    form = {"auth-username": username, "auth-password": password, "login_view-current_step": "auth"}
+    return client.post(LOGIN, form, **extra)
 
 
 @pytest.fixture
