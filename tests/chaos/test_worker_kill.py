@@ -174,7 +174,7 @@ def test_a_worker_killed_while_submitting_a_payout_never_submits_it_twice(worker
             REDIS_URL="",  # the token cache in the worker's memory, not shared with other runs
         )
         worker.restart(kill=True)
-        payout = PayoutFactory()  # the reserve commits; its submission task goes to the worker
+        payout = PayoutFactory(submitted=False)  # the reserve commits; its submission task goes to the worker
 
         wait_for(simulator.holding.is_set, what=f"the worker to call {hold_path}")
         worker.kill()
