@@ -37,3 +37,6 @@ forwarded_allow_ips = os.environ.get("TRUSTED_PROXY_ADDRESSES", "")
 # travel in it) and no Referer (which repeats the previous page's query string).
 accesslog = "-"
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+# No runtime control socket (gunicorn's default is one per user, shared by every server it starts).
+control_socket_disable = True
