@@ -30,6 +30,7 @@ set until the transport's visibility timeout (an hour by default); the applicati
 sweepers are what recover it sooner.
 
 Helpers: `wait_for(condition, timeout=20)` polls until truthy; `worker_database_url()`;
+`publishing_to(url)` (publish to another broker, not eagerly, for a block);
 `unreachable_broker_url()` (nothing listens: refused at once); `silent_server()` (a port
 that accepts and never answers: a hung broker or mail server).
 """
@@ -129,6 +130,24 @@ def _reset_broker_connections(app: Celery) -> None:
     # kombu's registry of producer pools may hand it out again for the same URL.
     app._pool = None
     app.amqp._producer_pool = None
+
+
+@contextlib.contextmanager
+def publishing_to(url: str) -> Iterator[None]:
+    """Publish this process's tasks to `url`, not eagerly, then restore the app's broker."""
+    conf = celery_app.conf
+    saved = (conf.task_always_eager, conf.broker_url)
+    with pytest.MonkeyPatch.context() as patch:
+        # Celery reads a CELERY_BROKER_URL environment variable before the app's broker_url
+        # (CI exports one): left in place, it would take the publishes meant for `url`.
+        patch.delenv("CELERY_BROKER_URL", raising=False)
+        conf.task_always_eager, conf.broker_url = False, url
+        _reset_broker_connections(celery_app)
+        try:
+            yield
+        finally:
+            conf.task_always_eager, conf.broker_url = saved
+            _reset_broker_connections(celery_app)
 
 
 class CeleryWorker:

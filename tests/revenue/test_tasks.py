@@ -18,13 +18,12 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from blinno.celery import app as celery_app
 from devtools.simulator import ClickPesaSimulator
 from notifications.models import Notification
 from revenue import tasks
 from revenue.models import LedgerAccount, LedgerAuditRun, LedgerTransaction, Payout
 from revenue.services import creator_balance, payout_request
-from tests.celery_worker import _reset_broker_connections, unreachable_broker_url
+from tests.celery_worker import publishing_to, unreachable_broker_url
 from tests.factories import CreatorFactory, PayoutFactory, UserFactory, earn
 
 PREVIEW = "/payouts/preview-mobile-money-payout"
@@ -67,21 +66,16 @@ class Published(list):
 @pytest.fixture
 def published():
     """Publish to an in-memory broker (no worker runs the tasks) and record what is published."""
-    conf = celery_app.conf
-    saved = (conf.task_always_eager, conf.broker_url)
-    conf.task_always_eager, conf.broker_url = False, "memory://"
-    _reset_broker_connections(celery_app)
     messages = Published()
 
     def record(sender=None, headers=None, body=None, **_):
         eta = headers.get("eta")
         messages.append((sender, tuple(body[0]), datetime.fromisoformat(eta) if eta else None))
 
-    before_task_publish.connect(record, weak=False)
-    yield messages
-    before_task_publish.disconnect(record)
-    conf.task_always_eager, conf.broker_url = saved
-    _reset_broker_connections(celery_app)
+    with publishing_to("memory://"):
+        before_task_publish.connect(record, weak=False)
+        yield messages
+        before_task_publish.disconnect(record)
 
 
 def assert_due_in(eta: datetime | None, seconds: float, *, since: datetime) -> None:
@@ -180,16 +174,9 @@ def test_requesting_a_payout_enqueues_its_submission_once_the_reserve_commits(
 
 @pytest.mark.django_db
 def test_enqueuing_with_the_broker_down_does_not_raise_and_leaves_the_payout_to_the_sweeper(caplog):
-    conf = celery_app.conf
-    saved = (conf.task_always_eager, conf.broker_url)
-    conf.task_always_eager, conf.broker_url = False, unreachable_broker_url()
-    _reset_broker_connections(celery_app)
-    try:
+    with publishing_to(unreachable_broker_url()):
         payout = PayoutFactory(submitted=False)
         tasks.payout_submit_enqueue(payout.pk)
-    finally:
-        conf.task_always_eager, conf.broker_url = saved
-        _reset_broker_connections(celery_app)
     assert f"payout={payout.pk} submission not enqueued" in caplog.text
     payout.refresh_from_db()
     assert (payout.status, payout.submission_attempts) == (Payout.Status.PENDING, 0)
