@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -222,6 +223,72 @@ def entries_balance(account: LedgerAccount) -> Decimal:
     )
     net = sums["debits"] - sums["credits"]
     return net if account.is_debit_normal else -net
+
+
+def balance_as_of(account: LedgerAccount, at: datetime) -> Decimal:
+    """The account's balance at the instant ``at`` (every entry posted before it), on its normal side.
+
+    One query, an index-only scan of ``ledger_entry_account_time`` over this account's entries
+    up to ``at``: never a scan of the journal. A month's opening balance is the balance as of its
+    first instant, its closing balance the balance as of the next month's.
+    """
+    sums = account.entries.filter(created_at__lt=at).aggregate(
+        debits=Sum("amount", filter=Q(direction=Direction.DEBIT), default=Decimal(0)),
+        credits=Sum("amount", filter=Q(direction=Direction.CREDIT), default=Decimal(0)),
+    )
+    net = sums["debits"] - sums["credits"]
+    return net if account.is_debit_normal else -net
+
+
+@dataclass(frozen=True)
+class TrialBalanceLine:
+    """One account in a trial balance: its balance before the moment, on the side it falls."""
+
+    account: LedgerAccount
+    debit: Decimal
+    credit: Decimal
+
+
+@dataclass(frozen=True)
+class TrialBalance:
+    """Every account with a balance at ``at``, and the debit and credit totals per currency."""
+
+    at: datetime
+    lines: list[TrialBalanceLine]
+    totals: dict[str, tuple[Decimal, Decimal]]
+
+    @property
+    def balanced(self) -> bool:
+        return all(debits == credits for debits, credits in self.totals.values())
+
+
+def trial_balance(at: datetime) -> TrialBalance:
+    """Every account's balance at the instant ``at``, from the journal, one grouped query.
+
+    A net debit balance goes in the debit column, a net credit one in the credit column, so
+    debits equal credits per currency whenever every transaction balanced (the ledger's first
+    invariant). Accounts whose entries net to zero are left out. Platform accounts come first.
+    """
+    rows = (
+        LedgerEntry.objects.filter(created_at__lt=at)
+        .values("account_id")
+        .annotate(
+            net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))),
+        )
+        .exclude(net=0)
+    )
+    nets = {row["account_id"]: row["net"] for row in rows}
+    accounts = LedgerAccount.objects.select_related("creator").filter(pk__in=nets)
+    ordered = sorted(accounts, key=lambda a: (a.currency, a.creator_id is not None, a.creator_id or 0, a.kind))
+    lines = []
+    totals: dict[str, tuple[Decimal, Decimal]] = {}
+    for account in ordered:
+        net = nets[account.pk]
+        line = TrialBalanceLine(account, max(net, Decimal(0)), max(-net, Decimal(0)))
+        lines.append(line)
+        debits, credits = totals.get(account.currency, (Decimal(0), Decimal(0)))
+        totals[account.currency] = (debits + line.debit, credits + line.credit)
+    return TrialBalance(at=at, lines=lines, totals=totals)
 
 
 def ledger_audit(*, record: bool = True) -> LedgerAuditRun:

@@ -201,7 +201,7 @@ class LedgerEntry(models.Model):
         CREDIT = "CREDIT", "Credit"
 
     transaction = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    # ledger_entry_account_sum leads with account: a second index on it would only cost writes.
+    # ledger_entry_account_time leads with account: a second index on it would only cost writes.
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
     direction = models.CharField(max_length=6, choices=Direction.choices)
     amount = money_field()
@@ -210,8 +210,11 @@ class LedgerEntry(models.Model):
     class Meta:
         verbose_name_plural = "ledger entries"
         indexes = [
-            # Sums a hot account's balance from an index-only scan.
-            models.Index(fields=["account"], include=["direction", "amount"], name="ledger_entry_account_sum"),
+            # Sums an account's balance, now or as of any moment (ledger.balance_as_of), from an
+            # index-only scan of that account's entries up to the moment.
+            models.Index(
+                fields=["account", "created_at"], include=["direction", "amount"], name="ledger_entry_account_time"
+            ),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="ledger_entry_amount_positive")]
 

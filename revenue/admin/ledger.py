@@ -17,7 +17,7 @@ from ..ledger import account_balance
 from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction
 from .common import CREATOR_SEARCH, link, pretty_json
 from .exports import LedgerEntryResource, MoneyExportMixin
-from .ledger_views import adjustment_view, ledger_audit_view, ledger_view
+from .ledger_views import adjustment_view, ledger_audit_view, ledger_view, trial_balance_view
 
 
 @admin.register(LedgerAccount)
@@ -38,6 +38,11 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         return [
             path("ledger/", self.admin_site.admin_view(partial(ledger_view, self)), name="revenue_ledger"),
+            path(
+                "ledger/trial-balance/",
+                self.admin_site.admin_view(partial(trial_balance_view, self)),
+                name="revenue_trial_balance",
+            ),
             path(
                 "ledger/audit/",
                 self.admin_site.admin_view(partial(ledger_audit_view, self)),

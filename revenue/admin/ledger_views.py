@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, TypedDict, cast
 
@@ -22,14 +23,16 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from core.money import MONEY_DIGITS
 from core.users import User
 
 from ..ledger import LedgerError, account_balance, ledger_audit
 from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry
+from ..reports import trial_balance_as_of, trial_balance_table
 from ..services import ledger_adjust
-from .common import admin_user
+from .common import admin_user, table_download
 
 Kind = LedgerAccount.Kind
 CREATORS_PER_PAGE = 50
@@ -156,6 +159,51 @@ def ledger_audit_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Ht
         messages.SUCCESS if run.ok else messages.ERROR,
     )
     return HttpResponseRedirect(reverse("admin:revenue_ledger"))
+
+
+# --- Trial balance at a date ---------------------------------------------------------------
+
+
+class AsOfForm(forms.Form):
+    as_of = forms.DateField(label="As of the end of", widget=forms.DateInput(attrs={"type": "date"}))
+    format = forms.ChoiceField(choices=[("", "page"), ("csv", "CSV"), ("xlsx", "XLSX")], required=False)
+
+    def clean_as_of(self) -> date:
+        day: date = self.cleaned_data["as_of"]
+        # The calendar's edges have no instant after them (and the first day none before it in UTC).
+        if not date.min + timedelta(days=1) < day < date.max:
+            raise forms.ValidationError("Pick a date between 0001-01-03 and 9999-12-30.")
+        return day
+
+
+def trial_balance_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
+    """Every account's balance at the end of a day, from the journal; debits equal credits per currency.
+
+    ``?as_of=YYYY-MM-DD`` (today by default); ``&format=csv`` or ``xlsx`` downloads it (Finance).
+    """
+    _require(request, "revenue.view_ledgeraccount")
+    form = AsOfForm(request.GET or {"as_of": timezone.localdate()})
+    balance = None
+    if form.is_valid():
+        day = form.cleaned_data["as_of"]
+        balance = trial_balance_as_of(day)
+        file_format = form.cleaned_data["format"]
+        if file_format:
+            _require(request, "revenue.export_reports")
+            table = trial_balance_table(balance, day=day)
+            return table_download(
+                request, table, file_format=file_format, filename=f"trial-balance-{day}", model=LedgerAccount
+            )
+    context = _context(
+        model_admin,
+        request,
+        "Trial balance",
+        form=form,
+        balance=balance,
+        totals=sorted(balance.totals.items()) if balance else [],
+        can_export=request.user.has_perm("revenue.export_reports"),
+    )
+    return TemplateResponse(request, "admin/revenue/trial_balance.html", context)
 
 
 # --- Manual adjustment --------------------------------------------------------------------
