@@ -12,6 +12,8 @@ class User(AbstractUser):
     phone_number = models.CharField(max_length=20, blank=True, help_text="255XXXXXXXXX, no plus sign")
     language = models.CharField(max_length=5, choices=Language.choices, default=Language.ENGLISH)
     is_creator = models.BooleanField(default=False)
+    # The storefront's own id for this person (PUT /api/v1/people/{external_id}); staff have none.
+    external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
 
     def __str__(self) -> str:
         full = self.get_full_name()

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "rest_framework_api_key",
     "axes",
     "django_otp",
     "django_otp.plugins.otp_static",
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "notifications",
     "monitoring",
     "backoffice",
+    "api",
     "devtools",
 ]
 
@@ -226,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
+    "api-idempotency-prune": {"task": "api.tasks.idempotency_records_prune", "schedule": crontab(minute=17)},
 }
 
 # ClickPesa
@@ -276,6 +279,18 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# The storefront API (/api/v1/): requests per API key per period by its scope (DRF's rate
+# syntax), on the shared cache; how long an Idempotency-Key is kept, and how long a second
+# request with a key still in progress waits for the first's answer before a 409.
+API_THROTTLE_RATES = {
+    "storefront": env.str("API_THROTTLE_STOREFRONT", default="3000/min"),
+    "read": env.str("API_THROTTLE_READ", default="600/min"),
+}
+API_IDEMPOTENCY_KEEP_HOURS = env.int("API_IDEMPOTENCY_KEEP_HOURS", default=48)
+API_IDEMPOTENCY_WAIT_SECONDS = env.float("API_IDEMPOTENCY_WAIT_SECONDS", default=10.0)
+# A claim older than this belongs to a request that died; another request may take the key over.
+API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=120)
+
 SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 
 LOGGING = {

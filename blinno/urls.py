@@ -10,5 +10,6 @@ urlpatterns = [
     path("api/payments/", include("payments.urls")),
     path("api/revenue/", include("revenue.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/v1/", include("api.urls")),
     path("", include("monitoring.urls")),
 ]

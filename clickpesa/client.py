@@ -87,6 +87,12 @@ class BankPayout:
         }
 
 
+@dataclass(frozen=True)
+class Bank:
+    bic: str
+    name: str
+
+
 def session(client: ClickPesaClient | None) -> AbstractContextManager[ClickPesaClient]:
     """The caller's client, left open for its next call, or a new one, closed after this use."""
     return nullcontext(client) if client is not None else ClickPesaClient()
@@ -466,6 +472,32 @@ class ClickPesaClient:
             return []
         return [_read(parse_payment, item, "payment query") for item in _objects(answer, "payment query")]
 
+    def initiate_card_payment(
+        self, *, amount: Decimal | int | str, currency: str, order_reference: str, customer_id: str
+    ) -> str:
+        """POST /payments/initiate-card-payment: the link where the buyer enters their card."""
+        fields = {
+            "amount": amount_text(_checked_amount(amount)),
+            "currency": currency,
+            "orderReference": order_reference,
+            "customer": {"id": customer_id},
+        }
+        answer = _object(self._call("POST", "/payments/initiate-card-payment", fields=fields), "card payment")
+        return _link(answer, "cardPaymentLink", "card payment")
+
+    def generate_checkout_link(
+        self, *, amount: Decimal | int | str, currency: str, order_reference: str, description: str = ""
+    ) -> str:
+        """POST /checkout-link/generate-checkout-url: ClickPesa's hosted page for any of its methods."""
+        fields = {
+            "totalPrice": amount_text(_checked_amount(amount)),
+            "orderCurrency": currency,
+            "orderReference": order_reference,
+            "description": description,
+        }
+        answer = _object(self._call("POST", "/checkout-link/generate-checkout-url", fields=fields), "checkout link")
+        return _link(answer, "checkoutLink", "checkout link")
+
     # -- payouts -------------------------------------------------------------------------
 
     def preview_mobile_money_payout(
@@ -519,6 +551,15 @@ class ClickPesaClient:
 
     # -- account -------------------------------------------------------------------------
 
+    def banks(self) -> list[Bank]:
+        """GET /list/banks: the banks ClickPesa pays out to, by BIC."""
+        banks = []
+        for item in _objects(self._call("GET", "/list/banks"), "bank list"):
+            bic, name = item.get("bic"), item.get("name")
+            if isinstance(bic, str) and bic and isinstance(name, str):
+                banks.append(Bank(bic=bic.upper(), name=name))
+        return banks
+
     def balance(self) -> list[AccountBalance]:
         """GET /account/balance: the merchant's balance in each currency."""
         return [
@@ -533,6 +574,13 @@ class ClickPesaClient:
             return parse_statement(answer, currency=currency)
         except PayloadError as exc:
             raise BadResponse(f"ClickPesa's statement answer is unusable: {exc}") from None
+
+
+def _link(answer: Mapping[str, Any], name: str, what: str) -> str:
+    link = answer.get(name)
+    if not isinstance(link, str) or (not link.startswith("https://") and not link.startswith("http://")):
+        raise BadResponse(f"ClickPesa's {what} answer has no {name}.")
+    return link
 
 
 def _path_segment(order_reference: str) -> str:

@@ -766,6 +766,8 @@ class ClickPesaSimulator:
             return 401, {"message": "Unauthorized"}
         posts: dict[str, Callable[[dict[str, Any]], tuple[int, Any]]] = {
             "/payments/initiate-ussd-push-request": self._initiate_ussd_push,
+            "/payments/initiate-card-payment": self._initiate_card_payment,
+            "/checkout-link/generate-checkout-url": self._generate_checkout_link,
             "/payouts/preview-mobile-money-payout": lambda fields: self._payout(fields, bank=False, create=False),
             "/payouts/create-mobile-money-payout": lambda fields: self._payout(fields, bank=False, create=True),
             "/payouts/preview-bank-payout": lambda fields: self._payout(fields, bank=True, create=False),
@@ -782,6 +784,10 @@ class ClickPesaSimulator:
                 return self._balance()
             if path == "/account/statement":
                 return self._statement_answer(query)
+            if path == "/list/banks":
+                return 200, [
+                    {"name": name, "value": name.replace(" ", "_"), "bic": bic} for bic, name in _BANKS.items()
+                ]
             if match := re.fullmatch(r"/payments/([^/]+)", path):
                 return self._query_payment(match.group(1))
             if match := re.fullmatch(r"/payouts/([^/]+)", path):
@@ -821,6 +827,45 @@ class ClickPesaSimulator:
 
     def _initiate_ussd_push(self, fields: dict[str, Any]) -> tuple[int, Any]:
         amount, currency, reference, phone = self._ussd_fields(fields)
+        payment = self._open_payment(
+            reference, amount, currency, phone, _OPERATORS.get(phone[:5], _OPERATORS["25575"])[0]
+        )
+        return 200, {
+            "id": payment.id,
+            "status": payment.status,
+            "channel": payment.channel,
+            "orderReference": reference,
+            "collectedAmount": payment.amount,
+            "collectedCurrency": currency,
+            "createdAt": _iso(payment.created_at),
+        }
+
+    def _initiate_card_payment(self, fields: dict[str, Any]) -> tuple[int, Any]:
+        """A card payment: the buyer "pays" on the returned link at once, as the plan for the reference says."""
+        reference = _reference(fields)
+        raw_amount = fields.get("amount")
+        if not isinstance(raw_amount, str):
+            raise _Refusal(400, "amount must be a string")
+        customer = fields.get("customer")
+        if not isinstance(customer, dict) or not customer.get("id"):
+            raise _Refusal(400, "customer.id is required")
+        self._open_payment(reference, _amount(raw_amount), _currency(fields), "", "CARD")
+        return 200, {"cardPaymentLink": f"{self.url}/pay/card/{reference}", "clientId": self._client}
+
+    def _generate_checkout_link(self, fields: dict[str, Any]) -> tuple[int, Any]:
+        """A hosted checkout page: the buyer "pays" there by M-Pesa at once, as the plan says."""
+        reference = _reference(fields)
+        raw_amount = fields.get("totalPrice")
+        if not isinstance(raw_amount, str):
+            raise _Refusal(400, "totalPrice must be a string")
+        currency = fields.get("orderCurrency")
+        if currency not in ("TZS", "USD"):
+            raise _Refusal(400, "orderCurrency must be TZS or USD")
+        self._open_payment(reference, _amount(raw_amount), currency, "", "M-PESA")
+        return 200, {"checkoutLink": f"{self.url}/checkout/{reference}", "clientId": self._client}
+
+    def _open_payment(self, reference: str, amount: Decimal, currency: str, phone: str, channel: str) -> SimPayment:
+        """Record a payment and schedule its outcome's webhook; a reused reference is a 409."""
         now = datetime.now(UTC)
         with self._lock:
             if reference in self._payments:
@@ -833,7 +878,7 @@ class ClickPesaSimulator:
                 amount=amount_text(amount),
                 currency=currency,
                 phone_number=phone,
-                channel=_OPERATORS.get(phone[:5], _OPERATORS["25575"])[0],
+                channel=channel,
                 payment_reference=f"SIM{number:010d}",
                 outcome=outcome,
                 status="PROCESSING",
@@ -843,15 +888,7 @@ class ClickPesaSimulator:
             )
             self._payments[reference] = payment
             self._schedule("payment", reference, ("FAILED",) if outcome == "failed" else ("SUCCESS",))
-            return 200, {
-                "id": payment.id,
-                "status": payment.status,
-                "channel": payment.channel,
-                "orderReference": reference,
-                "collectedAmount": payment.amount,
-                "collectedCurrency": currency,
-                "createdAt": _iso(now),
-            }
+            return payment
 
     def _query_payment(self, reference: str) -> tuple[int, Any]:
         with self._lock:

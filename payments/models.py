@@ -123,8 +123,15 @@ class Payment(models.Model):
         Status.NEEDS_REVIEW: (Status.PENDING, Status.COMPLETED, Status.FAILED),
     }
 
+    class Method(models.TextChoices):
+        USSD_PUSH = "USSD_PUSH", "USSD push"
+        CARD = "CARD", "Card"
+        CHECKOUT_LINK = "CHECKOUT_LINK", "Checkout link"
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
     reference = models.CharField(max_length=40, unique=True, help_text="ClickPesa orderReference")
+    method = models.CharField(max_length=16, choices=Method.choices, default=Method.USSD_PUSH)
+    link = models.URLField(max_length=500, blank=True, help_text="Where the buyer pays (card and checkout link)")
     amount = money_field()
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

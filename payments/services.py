@@ -132,14 +132,42 @@ def payment_transition(payment: Payment, target: str, *, now: datetime, **fields
     payment.save(update_fields=["status", "updated_at", *fields])
 
 
-def payment_start(order: Order, *, phone_number: str = "") -> Payment:
+@transaction.atomic
+def order_cancel(order: Order) -> Order:
+    """Cancel an unpaid order (PENDING or PAYMENT_FAILED): its fee rows and lines are cancelled.
+
+    Refused with ``order_closed`` once paid or already cancelled. A payment still pending at
+    ClickPesa that succeeds later moves no money: the capture finds the order cancelled and
+    holds the payment for review (``payment_mark_received``).
+    """
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    was = order.status
+    if not order_transition(order, Order.Status.CANCELLED):
+        raise BlinnoError(
+            f"Order #{order.pk} is {order.get_status_display()}; only an unpaid order can be cancelled.",
+            code="order_closed",
+        )
+    if was == Order.Status.PENDING:
+        # A failed order's fee rows and lines were cancelled with its payment already.
+        fees_refund(order.pk, now=order.updated_at)
+        _move_lines(
+            order,
+            order.updated_at,
+            booking=(PENDING_BOOKING, CANCELLED_BOOKING),
+            subscription=(PENDING_SUB, CANCELLED_SUB),
+        )
+    return order
+
+
+def payment_start(order: Order, *, phone_number: str = "", method: str = Payment.Method.USSD_PUSH) -> Payment:
     """Open a new payment attempt for the order's total, with a fresh orderReference.
 
     Allowed while the order is unpaid (PENDING, or PAYMENT_FAILED for a second attempt).
     With a ``phone_number`` (``255XXXXXXXXX``), ClickPesa sends the buyer a USSD push once the
     payment is committed (:func:`payment_push`): right away, in this call, unless the caller
     holds a transaction open, and then when it commits. A push never reaches ClickPesa for a
-    payment that was rolled back, so every payment ClickPesa collects is one we have.
+    payment that was rolled back, so every payment ClickPesa collects is one we have. A card
+    or checkout-link payment gets its link from :func:`payment_link_create` after this commits.
     """
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
@@ -160,9 +188,48 @@ def payment_start(order: Order, *, phone_number: str = "") -> Payment:
             amount=order.total,
             currency=order.currency,
             phone_number=phone_number,
+            method=method,
         )
         if phone_number:
             transaction.on_commit(partial(payment_push, payment.pk), robust=True)
+    payment.refresh_from_db()
+    return payment
+
+
+def payment_link_create(payment: Payment, *, customer_id: str = "") -> Payment:
+    """Ask ClickPesa for the page where the buyer pays a card or checkout-link payment; keep the link.
+
+    Called outside any transaction (one HTTP call). A definitive refusal fails the payment as
+    a ``PAYMENT FAILED`` would and raises ``PaymentError``; any other ClickPesa error leaves
+    the payment PENDING without a link and is raised for the caller to report.
+    """
+    if not credentials_configured():
+        raise PaymentError("ClickPesa credentials are not configured; no payment link.", code="gateway_unavailable")
+    try:
+        with ClickPesaClient() as client:
+            if payment.method == Payment.Method.CARD:
+                link = client.initiate_card_payment(
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    order_reference=payment.reference,
+                    customer_id=customer_id,
+                )
+            else:
+                link = client.generate_checkout_link(
+                    amount=payment.amount,
+                    currency=payment.currency,
+                    order_reference=payment.reference,
+                    description=f"Blinno order #{payment.order_id}",
+                )
+    except ClickPesaError as exc:
+        if exc.definitive:
+            with transaction.atomic():
+                locked = _lock(Payment.objects.filter(pk=payment.pk))
+                assert locked is not None
+                _failed(locked, reason=str(exc), gateway_id="", channel="", event=None)
+            raise PaymentError(f"ClickPesa refused the payment: {exc}", code="payment_refused") from exc
+        raise
+    Payment.objects.filter(pk=payment.pk).update(link=link[:500], updated_at=timezone.now())
     payment.refresh_from_db()
     return payment
 

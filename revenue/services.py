@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Case, F, Sum, When
 from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
@@ -24,6 +25,7 @@ from core.users import User
 from . import tasks
 from .fees import fees_attach
 from .ledger import account_book
+from .methods import payout_method_add, payout_method_make_default
 from .models import (
     Deposit,
     LedgerAccount,
@@ -40,13 +42,17 @@ from .submission import payout_submission_rearm
 
 __all__ = [
     "CreatorBalance",
+    "CreatorEntry",
     "PayoutError",
     "creator_accounts_ensure",
     "creator_balance",
+    "creator_entries",
     "deposit_record",
     "ledger_adjust",
     "payout_apply_gateway_status",
     "payout_cancel",
+    "payout_method_add",
+    "payout_method_make_default",
     "payout_reconcile",
     "payout_requery",
     "payout_request",
@@ -98,6 +104,86 @@ def creator_balance(creator: User, *, currency: str = Currency.TZS) -> CreatorBa
         earned=earned,
         paid_out=paid_out,
     )
+
+
+@dataclass(frozen=True)
+class CreatorEntry:
+    """One movement of a creator's money: signed as the account reads it, and the account's balance after."""
+
+    id: int
+    created_at: datetime
+    transaction_kind: str
+    account_kind: str
+    amount: Decimal
+    balance_after: Decimal
+    memo: str
+    payment_reference: str | None
+    payout_reference: str | None
+
+
+_SIGNED = Case(When(direction=LedgerEntry.Direction.CREDIT, then=F("amount")), default=-F("amount"))
+
+
+def creator_entries(
+    creator: User,
+    *,
+    currency: str = Currency.TZS,
+    after_id: int = 0,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+) -> list[CreatorEntry]:
+    """The creator's ledger entries (pending, available, in flight) oldest first, after entry ``after_id``.
+
+    ``since`` and ``until`` bound ``created_at`` (until excluded). Each entry carries its
+    account's running balance: the sum of every earlier entry of that account plus its own
+    (creator accounts are credit-normal, so a credit is positive).
+    """
+    accounts = dict(LedgerAccount.objects.filter(creator=creator, currency=currency).values_list("pk", "kind"))
+    entries = LedgerEntry.objects.filter(account_id__in=accounts, id__gt=after_id)
+    if since is not None:
+        entries = entries.filter(created_at__gte=since)
+    if until is not None:
+        entries = entries.filter(created_at__lt=until)
+    rows = list(
+        entries.order_by("id").values(
+            "id",
+            "account_id",
+            "direction",
+            "amount",
+            "created_at",
+            "transaction__kind",
+            "transaction__memo",
+            "transaction__payment__reference",
+            "transaction__payout__reference",
+        )[:limit]
+    )
+    if not rows:
+        return []
+    running = dict(
+        LedgerEntry.objects.filter(account_id__in=accounts, id__lt=rows[0]["id"])
+        .values("account_id")
+        .annotate(total=Sum(_SIGNED))
+        .values_list("account_id", "total")
+    )
+    page = []
+    for row in rows:
+        signed = row["amount"] if row["direction"] == LedgerEntry.Direction.CREDIT else -row["amount"]
+        running[row["account_id"]] = running.get(row["account_id"], Decimal(0)) + signed
+        page.append(
+            CreatorEntry(
+                id=row["id"],
+                created_at=row["created_at"],
+                transaction_kind=row["transaction__kind"],
+                account_kind=accounts[row["account_id"]],
+                amount=signed,
+                balance_after=running[row["account_id"]],
+                memo=row["transaction__memo"],
+                payment_reference=row["transaction__payment__reference"],
+                payout_reference=row["transaction__payout__reference"],
+            )
+        )
+    return page
 
 
 def _default_method(creator: User) -> PayoutMethod:
@@ -163,8 +249,11 @@ def payout_request(
     requested_by: User | None = None,
     currency: str = Currency.TZS,
     method: PayoutMethod | None = None,
+    reason: str = "",
 ) -> Payout:
     """Reserve the creator's whole available balance into a new PENDING payout.
+
+    ``reason`` (staff asking on a creator's behalf) is kept on the payout's first status change.
 
     Refused when nothing is available, the balance is below settings.PAYOUT_MINIMUM, or
     ``method`` is another creator's. The creator's available account is locked first, so two
@@ -188,6 +277,7 @@ def payout_request(
         currency=currency,
         method=method or _default_method(creator),
         requested_by=requested_by,
+        note=reason.strip()[:500],
     )
 
 

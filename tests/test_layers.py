@@ -18,6 +18,7 @@ LAYERS = [
     ("revenue",),
     ("payments",),
     ("accounts", "backoffice", "monitoring"),
+    ("api",),
     ("devtools",),
     ("blinno",),
 ]
