@@ -1,5 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
+
+from core.admin_base import apply_each, tell
+from core.money import format_money
+from revenue.services import payout_request
 
 from .models import User
 
@@ -8,5 +16,47 @@ from .models import User
 class BlinnoUserAdmin(UserAdmin):
     list_display = ("username", "get_full_name", "email", "phone_number", "is_creator", "is_staff")
     list_filter = ("is_creator", "is_staff", "groups", "language")
-    search_fields = ("username", "first_name", "last_name", "email", "phone_number")
-    fieldsets = (*(UserAdmin.fieldsets or ()), ("Blinno", {"fields": ("phone_number", "language", "is_creator")}))
+    search_fields = ("username", "first_name", "last_name", "email", "phone_number", "external_id")
+    readonly_fields = ("external_id",)
+    fieldsets = (
+        *(UserAdmin.fieldsets or ()),
+        ("Blinno", {"fields": ("external_id", "phone_number", "language", "is_creator")}),
+    )
+    actions = ["request_payouts"]
+
+    def has_request_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("revenue.request_payout")
+
+    @admin.action(description="Request a payout of selected creators' available balance", permissions=["request"])
+    def request_payouts(self, request: HttpRequest, queryset: QuerySet[User]) -> HttpResponse | None:
+        """First a page asking why (mandatory); then one `payout_request` per creator, to their default method."""
+        creators = list(queryset.filter(is_creator=True).order_by("id"))
+        reason = request.POST.get("reason", "").strip()
+        if "apply" not in request.POST or not reason:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Request payouts",
+                "opts": self.opts,
+                "creators": creators,
+                "error": "A reason is required." if "apply" in request.POST else "",
+                "changelist_url": reverse("admin:accounts_user_changelist"),
+            }
+            return TemplateResponse(request, "admin/accounts/user/request_payout.html", context)
+        staff = request.user
+        assert isinstance(staff, User)
+        report = apply_each(
+            self,
+            request,
+            creators,
+            lambda creator: payout_request(creator, requested_by=staff, reason=f"Requested by staff: {reason}"),
+            log_message=lambda creator, payout: (
+                f"Payout {payout.reference} requested: {format_money(payout.amount, payout.currency)} ({reason})"
+            ),
+            reasons={
+                "nothing_available": "nothing available",
+                "below_minimum": "below the payout minimum",
+                "no_payout_method": "no default payout method",
+            },
+        )
+        tell(self, request, report, "payout", "requested", skip_word="refused", spell_out_refusals=True)
+        return None

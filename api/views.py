@@ -401,9 +401,10 @@ class EntriesView(ApiView):
             after_id=_cursor_in(request) or 0,
             since=_moment(request, "from"),
             until=_moment(request, "to"),
-            limit=limit,
+            limit=limit + 1,  # one more than shown: whether another page exists
         )
-        next_cursor = _cursor_out(entries[-1].id) if len(entries) == limit else None
+        next_cursor = _cursor_out(entries[limit - 1].id) if len(entries) > limit else None
+        entries = entries[:limit]
         return Response(s.EntriesOut({"data": entries, "next_cursor": next_cursor}).data)
 
 
@@ -421,8 +422,9 @@ class CreatorPayoutsView(ApiView):
         before = _cursor_in(request)
         if before is not None:
             payouts = payouts.filter(id__lt=before)
-        page = list(payouts[:limit])
-        next_cursor = _cursor_out(page[-1].pk) if len(page) == limit else None
+        page = list(payouts[: limit + 1])  # one more than shown: whether another page exists
+        next_cursor = _cursor_out(page[limit - 1].pk) if len(page) > limit else None
+        page = page[:limit]
         return Response(s.PayoutsOut({"data": page, "next_cursor": next_cursor}).data)
 
     @extend_schema(

@@ -346,6 +346,7 @@ class Payout(models.Model):
             ("retry_payout", "Can retry failed payouts"),
             ("requery_payout", "Can re-query ClickPesa for a payout"),
             ("cancel_payout", "Can cancel payouts not yet submitted"),
+            ("request_payout", "Can request a payout on a creator's behalf"),
             ("view_account_number", "Can see a payout's full account number (each look is logged)"),
         ]
 
