@@ -14,7 +14,7 @@ from .models import User
 
 @admin.register(User)
 class BlinnoUserAdmin(UserAdmin):
-    list_display = ("username", "get_full_name", "email", "phone_number", "is_creator", "is_staff")
+    list_display = ("username", "name", "email", "phone_number", "is_creator", "is_staff")
     list_filter = ("is_creator", "is_staff", "groups", "language")
     search_fields = ("username", "first_name", "last_name", "email", "phone_number", "external_id")
     readonly_fields = ("external_id",)
@@ -60,3 +60,7 @@ class BlinnoUserAdmin(UserAdmin):
         )
         tell(self, request, report, "payout", "requested", skip_word="refused", spell_out_refusals=True)
         return None
+
+    @admin.display(description="name", ordering="last_name")
+    def name(self, user: User) -> str:
+        return user.get_full_name() or "—"

@@ -15,7 +15,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, money_column
 from core.errors import BlinnoError
 from core.money import Currency
 from revenue.admin.common import admin_user
@@ -214,9 +214,8 @@ class StatementLineAdmin(ReadOnlyAdmin):
         "line_type",
         "entry",
         "order_reference",
-        "amount",
-        "our_amount",
-        "currency",
+        money_column("amount"),
+        money_column("our_amount", "our amount"),
         "outcome",
         "detail",
         "ours",

@@ -120,6 +120,8 @@ LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("sw", "Kiswahili")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Africa/Dar_es_Salaam"
+# Dates and times on staff pages: local time with the zone named ("2026-12-06 21:25 EAT").
+FORMAT_MODULE_PATH = ["blinno.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -154,8 +156,10 @@ ADMIN_REQUIRE_2FA = env.bool("ADMIN_REQUIRE_2FA", default=not DEBUG)
 TWO_FACTOR_PATCH_ADMIN = False
 OTP_TOTP_ISSUER = "Blinno back-office"
 
-# Admin exports (django-import-export): a cell must never run as a spreadsheet formula.
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
+# Admin exports (django-import-export): a cell must never run as a spreadsheet formula. The
+# resources (revenue.admin.exports) quote every text cell that could start one; the library's
+# own escaping is off because it turns every cell, numbers and dates too, into text.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
 
 # Production hardening; `manage.py check --deploy` is clean with DEBUG off.
 if not DEBUG:

@@ -18,8 +18,10 @@ from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 
 from core.errors import BlinnoError
+from core.money import format_money, format_rate
 
 # How many refusals are spelled out one by one before only the summary is shown.
 REFUSALS_SHOWN = 10
@@ -48,6 +50,51 @@ class CappedCountPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.CAP
+
+
+def money_column(
+    field: str, description: str | None = None, *, currency: str = "currency", default_currency: str = "TZS"
+) -> Callable[[Model], str]:
+    """A changelist or read-only column showing ``field`` as money ("TZS 81,680.00"), never wrapped.
+
+    ``currency`` names the row's currency attribute (a dotted path is followed).
+    """
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def column(obj: Model) -> str:
+        value = getattr(obj, field)
+        if value is None:
+            return "—"
+        code: object = obj
+        for part in currency.split("."):
+            code = getattr(code, part, None)
+        return format_html('<span class="money">{}</span>', format_money(value, str(code or default_currency)))
+
+    column.__name__ = field
+    return column
+
+
+def rate_column(field: str = "rate", description: str = "rate") -> Callable[[Model], str]:
+    """A column showing a rate kept as a fraction as a percentage ("8 %")."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj: Model) -> str:
+        value = getattr(obj, field)
+        return "—" if value is None else format_rate(value)
+
+    column.__name__ = field
+    return column
+
+
+def flag_column(field: str, description: str, *, label: str) -> Callable[[Model], str]:
+    """A column for a boolean that means trouble: a warning badge when set, "—" otherwise (never a green tick)."""
+
+    @admin.display(description=description, ordering=field)
+    def column(obj: Model) -> str:
+        return format_html('<span class="flag-warning">⚠ {}</span>', label) if getattr(obj, field) else "—"
+
+    column.__name__ = field
+    return column
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -1,4 +1,4 @@
-"""Money primitives: the currency list, the one rounding rule, and display formatting."""
+"""Money primitives: the currency list, the one rounding rule, and the one way money and rates are shown."""
 
 from __future__ import annotations
 
@@ -60,10 +60,17 @@ def round_money(value: Decimal) -> Decimal:
 
 
 def format_money(amount: Decimal, currency: str) -> str:
-    """Format for people: "TZS 25,000" (whole shillings drop their cents), "USD 12.50"."""
+    """The one way money is shown to people, everywhere: "TZS 81,680.00", "USD 12.50", "TZS -1,180.00".
+
+    Always two places: a column of amounts lines up, and a shortfall of cents is never hidden.
+    """
     amount = round_money(amount)
     if not amount:
-        amount = abs(amount)  # -0.004 rounds to -0.00, which reads "TZS -0"
-    if amount == amount.to_integral_value():
-        return f"{currency} {amount:,.0f}"
+        amount = abs(amount)  # -0.004 rounds to -0.00, which reads "TZS -0.00"
     return f"{currency} {amount:,.2f}"
+
+
+def format_rate(rate: Decimal) -> str:
+    """A rate kept as a fraction, for people: 0.0800 is "8 %", 0.025 is "2.5 %"."""
+    percent = (Decimal(rate) * 100).normalize()
+    return f"{percent:f} %"

@@ -2,8 +2,9 @@
 
 from django.utils import timezone
 
+from core.display import format_moment
+
 
 def append_note(existing: str, note: str) -> str:
-    """``existing`` with ``note`` on a new line, stamped with the time in UTC."""
-    stamp = timezone.now().strftime("%Y-%m-%d %H:%M UTC")
-    return f"{existing}\n[{stamp}] {note}".strip()
+    """``existing`` with ``note`` on a new line, stamped with the local time and its zone ("EAT")."""
+    return f"{existing}\n[{format_moment(timezone.now())}] {note}".strip()

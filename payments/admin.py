@@ -10,9 +10,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from clickpesa.admin import requery_each, webhook_events_for
-from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
+from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column
 from core.admin_filters import DateRangeFilter
-from core.money import format_money
 from revenue.admin.common import journal_for
 from revenue.models import PlatformFee
 
@@ -46,21 +45,32 @@ class PlatformFeeInline(ReadOnlyTabularInline):
 
 @admin.register(Order)
 class OrderAdmin(ReadOnlyAdmin):
-    list_display = ("id", "buyer", "status", "total_display", "subtotal", "processing_fee", "created_at")
+    list_display = (
+        "id",
+        "buyer",
+        "status",
+        money_column("total"),
+        money_column("subtotal"),
+        money_column("processing_fee", "processing fee"),
+        "created_at",
+    )
     list_filter = ("status", "currency", ("created_at", DateRangeFilter))
     search_fields = ("buyer__username", "buyer__first_name", "buyer__last_name", "buyer__phone_number", "buyer__email")
     list_select_related = ("buyer",)
     ordering = ("-created_at", "-id")
     inlines = [OrderLineInline, PaymentInline, PlatformFeeInline]
 
-    @admin.display(description="total", ordering="total")
-    def total_display(self, order: Order) -> str:
-        return format_money(order.total, order.currency)
-
 
 @admin.register(OrderLine)
 class OrderLineAdmin(ReadOnlyAdmin):
-    list_display = ("id", "order", "creator", "transaction_type", "description", "amount")
+    list_display = (
+        "id",
+        "order",
+        "creator",
+        "transaction_type",
+        "description",
+        money_column("amount", currency="order.currency"),
+    )
     list_filter = ("transaction_type",)
     search_fields = ("description", "creator__username", "creator__first_name", "creator__last_name")
     list_select_related = ("order", "creator")
@@ -73,7 +83,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "reference",
         "order_link",
         "buyer",
-        "amount_display",
+        money_column("amount"),
         "status",
         "channel",
         "gateway_id",
@@ -109,10 +119,6 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.display(description="buyer")
     def buyer(self, payment: Payment) -> str:
         return str(payment.order.buyer)
-
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, payment: Payment) -> str:
-        return format_money(payment.amount, payment.currency)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None

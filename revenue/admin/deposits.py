@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, money_column
 from core.admin_filters import DateRangeFilter
 
 from ..models import Deposit
@@ -14,7 +14,7 @@ from ..models import Deposit
 
 @admin.register(Deposit)
 class DepositAdmin(ReadOnlyAdmin):
-    list_display = ("reference", "gateway_id", "amount", "currency", "webhook_event", "created_at")
+    list_display = ("reference", "gateway_id", money_column("amount"), "webhook_event", "created_at")
     list_filter = ("currency", ("created_at", DateRangeFilter))
     search_fields = ("reference", "gateway_id")
     ordering = ("-created_at",)

@@ -1,10 +1,15 @@
 """CSV and XLSX exports of payouts, platform fees and ledger entries (django-import-export).
 
 Exports follow the changelist's filters and search. Cells that a spreadsheet would run as a
-formula are neutralised twice: the library drops a leading "=" (settings
-IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT) and these resources prefix a quote to any text
-starting with "=", "+", "-", "@", tab or carriage return (OWASP's CSV-injection list),
-which the library's rule alone would let through.
+formula are neutralised here: these resources prefix a quote to any text starting with "=",
+"+", "-", "@", tab or carriage return (OWASP's CSV-injection list). The library's own rule
+(settings IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT) is off: it covers "=" alone and turns
+every cell into text.
+
+Cells are typed: amounts are numbers and moments are dates in XLSX (the library's native
+types for binary formats), so a spreadsheet sums and sorts them; moments are local time
+(Africa/Dar_es_Salaam), and CSV writes the zone after each. Coded values (statuses, kinds)
+are exported as their labels ("Paid", "Mobile wallet").
 """
 
 from __future__ import annotations
@@ -13,9 +18,10 @@ import re
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import get_content_type_for_model
+from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from import_export import fields, resources
+from import_export import fields, resources, widgets
 from import_export.admin import ExportActionMixin
 from import_export.formats import base_formats
 
@@ -26,11 +32,31 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
 
+EXPORT_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %Z"
+
+
+def moment_field(attribute: str, column_name: str) -> fields.Field:
+    """A column of moments: a date in XLSX, local time with its zone in CSV."""
+    return fields.Field(attribute=attribute, column_name=column_name, widget=widgets.DateTimeWidget(EXPORT_TIME_FORMAT))
+
+
 class SpreadsheetSafeResource(resources.ModelResource):
-    """A resource whose text cells cannot start a spreadsheet formula."""
+    """A resource whose text cells cannot start a spreadsheet formula, with typed cells and labels."""
+
+    @classmethod
+    def widget_kwargs_for_field(cls, field_name: str, django_field: models.Field) -> dict[str, object]:
+        kwargs = super().widget_kwargs_for_field(field_name, django_field)
+        if isinstance(django_field, models.DateTimeField):
+            kwargs.setdefault("format", EXPORT_TIME_FORMAT)
+        return kwargs
 
     def export_field(self, field: fields.Field, instance: object, **kwargs: object) -> object:
-        value = super().export_field(field, instance, **kwargs)
+        attribute = field.attribute or ""
+        # Currencies stay codes ("TZS"), the one code a spreadsheet reader wants as it is.
+        if attribute != "currency" and "__" not in attribute and hasattr(instance, f"get_{attribute}_display"):
+            value: object = getattr(instance, f"get_{attribute}_display")()
+        else:
+            value = super().export_field(field, instance, **kwargs)
         if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
             return "'" + value
         return value
@@ -40,7 +66,7 @@ class PayoutResource(SpreadsheetSafeResource):
     creator = fields.Field(column_name="creator")
     creator_phone = fields.Field(attribute="creator__phone_number", column_name="creator_phone")
     destination = fields.Field(attribute="destination_label", column_name="destination")
-    requested_at = fields.Field(attribute="created_at", column_name="requested_at")
+    requested_at = moment_field("created_at", "requested_at")
     reconciled_by = fields.Field(column_name="reconciled_by")
     retry_of = fields.Field(attribute="retry_of__reference", column_name="retry_of")
 
@@ -147,6 +173,12 @@ class LedgerEntryResource(SpreadsheetSafeResource):
 
     def dehydrate_creator(self, entry: LedgerEntry) -> str:
         return str(entry.account.creator) if entry.account.creator_id else ""
+
+    def dehydrate_transaction_kind(self, entry: LedgerEntry) -> str:
+        return entry.transaction.get_kind_display()
+
+    def dehydrate_account_kind(self, entry: LedgerEntry) -> str:
+        return entry.account.get_kind_display()
 
     def dehydrate_posted_by(self, entry: LedgerEntry) -> str:
         return str(entry.transaction.posted_by) if entry.transaction.posted_by_id else ""

@@ -8,7 +8,7 @@ from django.forms import Media
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 
-from core.admin_base import ReadOnlyAdmin
+from core.admin_base import ReadOnlyAdmin, money_column, rate_column
 from core.admin_filters import AutocompleteFilter, DateRangeFilter, autocomplete_filter_media
 
 from ..models import Payout, PlatformFee
@@ -25,11 +25,10 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
         "order_link",
         "creator",
         "transaction_type",
-        "subtotal",
-        "rate",
-        "platform_fee",
-        "creator_amount",
-        "currency",
+        money_column("subtotal"),
+        rate_column(),
+        money_column("platform_fee", "platform fee"),
+        money_column("creator_amount", "creator amount"),
         "status",
         "payout",
         "payout_status",

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path
 
-from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline
+from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column
 from core.admin_filters import DateRangeFilter
 from core.money import format_money
 
@@ -100,7 +100,15 @@ class LedgerTransactionAdmin(ReadOnlyAdmin):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(MoneyExportMixin, ReadOnlyAdmin):
     resource_classes = [LedgerEntryResource]
-    list_display = ("id", "transaction_link", "transaction_kind", "account", "direction", "amount", "created_at")
+    list_display = (
+        "id",
+        "transaction_link",
+        "transaction_kind",
+        "account",
+        "direction",
+        money_column("amount", currency="account.currency"),
+        "created_at",
+    )
     list_filter = (
         "direction",
         "account__kind",

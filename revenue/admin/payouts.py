@@ -11,14 +11,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
-from core.admin_base import ReadOnlyAdmin, apply_each, tell
+from core.admin_base import ReadOnlyAdmin, apply_each, flag_column, money_column, tell
 from core.admin_filters import AutocompleteFilter, DateRangeFilter, ReconciledFilter, autocomplete_filter_media
-from core.money import format_money
 from core.privacy import mask_account_number
 
 from ..models import Payout, PayoutMethod, PayoutStatusChange
@@ -51,9 +50,9 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     list_display = (
         "reference",
         "creator",
-        "amount_display",
-        "fee_display",
-        "status",
+        money_column("amount"),
+        money_column("gateway_fee", "ClickPesa fee"),
+        "status_display",
         "method_display",
         "paid_at",
         "reconciled",
@@ -87,11 +86,14 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return queryset, False
 
     actions = ["mark_reconciled", "retry_payouts", "requery_payouts", "cancel_payouts"]
-    readonly_fields = ("destination", "destination_details", "retried_by_link")
+    readonly_fields = ("destination", "destination_details", "retried_by_link", "needs_review_flag")
     # The method snapshot is never shown as it is: it holds the full account number (see
     # destination_details and account_number_view).
     fieldsets = (
-        (None, {"fields": ("reference", "creator", "amount", "currency", "gateway_fee", "status", "needs_review")}),
+        (
+            None,
+            {"fields": ("reference", "creator", "amount", "currency", "gateway_fee", "status", "needs_review_flag")},
+        ),
         ("Destination", {"fields": ("method_kind", "destination", "destination_details")}),
         ("ClickPesa", {"fields": ("gateway_id", "submission_attempts", "last_error")}),
         (
@@ -107,13 +109,14 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     def media(self) -> Media:
         return super().media + autocomplete_filter_media(Payout, "creator", self.admin_site)
 
-    @admin.display(description="amount", ordering="amount")
-    def amount_display(self, payout: Payout) -> str:
-        return format_money(payout.amount, payout.currency)
+    needs_review_flag = staticmethod(flag_column("needs_review", "needs review", label="Needs review"))
 
-    @admin.display(description="ClickPesa fee", ordering="gateway_fee")
-    def fee_display(self, payout: Payout) -> str:
-        return "—" if payout.gateway_fee is None else format_money(payout.gateway_fee, payout.currency)
+    @admin.display(description="status", ordering="status")
+    def status_display(self, payout: Payout) -> str:
+        """The status, with a warning badge while the payout waits for a person."""
+        if payout.needs_review:
+            return format_html('{} <span class="flag-warning">⚠ needs review</span>', payout.get_status_display())
+        return payout.get_status_display()
 
     @admin.display(description="method", ordering="method_kind")
     def method_display(self, payout: Payout) -> str:
@@ -132,8 +135,9 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     def destination_details(self, payout: Payout) -> str:
         """The destination snapshot taken at the request, its number masked."""
         snap = payout.method_snapshot or {}
+        kind = snap.get("kind", "")
         rows = [
-            ("Kind", snap.get("kind", "")),
+            ("Kind", dict(PayoutMethod.Kind.choices).get(kind, kind)),
             ("Provider", snap.get("provider", "")),
             ("Account number", mask_account_number(snap.get("account_number", ""))),
             ("Account name", snap.get("account_name", "")),

@@ -353,7 +353,7 @@ def test_the_import_page_lists_the_lines_that_need_attention_not_the_matches(fin
     page = finance.get(reverse("admin:backoffice_statementimport_change", args=[statement.pk])).content.decode()
     attention = page[page.index('id="statement-attention"') :]
     assert "Lines that need attention (4)" in attention
-    assert "ClickPesa TZS 400,000, ours TZS 500,000" in attention
+    assert "ClickPesa TZS 400,000.00, ours TZS 500,000.00" in attention
     assert "CPW9" in attention
     assert f'{reverse("admin:revenue_payout_change", args=[payout.pk])}">{payout.reference}</a>' in attention
     assert payment.reference not in attention

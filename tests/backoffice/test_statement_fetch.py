@@ -43,7 +43,7 @@ def api():
 
 @pytest.fixture
 def books():
-    """On 14 May 2026: a captured payment and a payout of TZS 46,000 paid with a fee of TZS 1,180."""
+    """On 14 May 2026: a captured payment and a payout of TZS 46,000.00 paid with a fee of TZS 1,180.00."""
     with time_machine.travel(datetime(2026, 5, 14, 10, 0, tzinfo=DAR)):
         return {"payment": earn(CreatorFactory(), Decimal("20000.00")), "payout": paid_payout()}
 

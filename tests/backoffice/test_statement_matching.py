@@ -83,7 +83,7 @@ def test_a_payment_still_pending_with_us_differs_by_status():
 
 @pytest.fixture
 def paid():
-    """A payout of TZS 46,000 that ClickPesa paid for a fee of TZS 1,180."""
+    """A payout of TZS 46,000.00 that ClickPesa paid for a fee of TZS 1,180.00."""
     return on_the_day(paid_payout)
 
 
@@ -100,7 +100,7 @@ def test_a_payout_row_with_clickpesas_fee_included_matches(paid):
 def test_a_payout_row_of_another_amount_differs_against_the_payout_amount(paid):
     found = verdict(reconcile(line(paid.reference, "50000", type="Payout", entry="Debit")), paid.reference)
     assert (found.outcome, found.our_amount) == (Outcome.AMOUNT_DIFFERS, Decimal("46000.00"))
-    assert found.detail == "ClickPesa TZS 50,000, ours TZS 46,000"
+    assert found.detail == "ClickPesa TZS 50,000.00, ours TZS 46,000.00"
 
 
 def test_a_payout_row_shown_as_a_credit_differs_by_direction(paid):
@@ -134,7 +134,7 @@ def test_a_fee_row_matches_the_fee_clickpesa_reported(paid):
 
 def test_a_fee_row_of_another_amount_differs(paid):
     found = verdict(reconcile(line(paid.reference, "1500", type="Fee - Payout", entry="Debit")), paid.reference)
-    assert (found.outcome, found.detail) == (Outcome.AMOUNT_DIFFERS, "ClickPesa TZS 1,500, ours TZS 1,180")
+    assert (found.outcome, found.detail) == (Outcome.AMOUNT_DIFFERS, "ClickPesa TZS 1,500.00, ours TZS 1,180.00")
 
 
 def test_a_fee_row_for_a_payout_without_a_recorded_fee_differs():
@@ -198,7 +198,7 @@ def test_a_deposit_is_found_by_clickpesas_id_when_the_reference_differs(deposit)
 
 def test_a_deposit_of_another_amount_differs(deposit):
     found = verdict(reconcile(line("DEP20260514A", "400000", type="Deposit")), "DEP20260514A")
-    assert (found.outcome, found.detail) == (Outcome.AMOUNT_DIFFERS, "ClickPesa TZS 400,000, ours TZS 500,000")
+    assert (found.outcome, found.detail) == (Outcome.AMOUNT_DIFFERS, "ClickPesa TZS 400,000.00, ours TZS 500,000.00")
 
 
 def test_a_deposit_we_never_recorded_is_missing_on_our_side():
@@ -229,7 +229,7 @@ def test_a_missing_record_says_what_and_how_much(paid):
     statement = reconcile(line("CPW1", "1000", type="Withdraw", entry="Debit"))
     ours = statement.lines.get(payout=paid)
     assert (ours.row_number, ours.amount, ours.our_amount, ours.currency) == (None, None, Decimal("46000.00"), "TZS")
-    assert ours.detail == "our payout of TZS 46,000 is not in the statement"
+    assert ours.detail == "our payout of TZS 46,000.00 is not in the statement"
     assert str(ours) == f"our record · {paid.reference} · Missing on ClickPesa's side"
 
 

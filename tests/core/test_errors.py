@@ -24,4 +24,4 @@ def test_a_subclass_brings_its_own_code_and_an_instance_may_narrow_it():
 
 def test_it_is_raised_and_caught_as_an_exception():
     with pytest.raises(BlinnoError, match="Available balance"):
-        raise PayoutError("Available balance TZS 0 is below the payout minimum.")
+        raise PayoutError("Available balance TZS 0.00 is below the payout minimum.")

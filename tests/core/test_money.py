@@ -7,7 +7,7 @@ from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import connection, models
 
-from core.money import MONEY_MAX, format_money, money_field, round_money
+from core.money import MONEY_MAX, format_money, format_rate, money_field, round_money
 from revenue.models import Payout
 
 
@@ -54,14 +54,15 @@ def test_it_never_drifts_when_rounding_what_it_already_rounded():
 @pytest.mark.parametrize(
     ("amount", "currency", "text"),
     [
-        ("25000", "TZS", "TZS 25,000"),
-        ("25000.00", "TZS", "TZS 25,000"),
+        ("25000", "TZS", "TZS 25,000.00"),
+        ("25000.00", "TZS", "TZS 25,000.00"),
+        ("81680", "TZS", "TZS 81,680.00"),
         ("1234567.89", "TZS", "TZS 1,234,567.89"),
         ("12.5", "USD", "USD 12.50"),
         ("12.50", "USD", "USD 12.50"),
         ("0.75", "USD", "USD 0.75"),
-        ("999", "TZS", "TZS 999"),
-        ("0", "TZS", "TZS 0"),
+        ("999", "TZS", "TZS 999.00"),
+        ("0", "TZS", "TZS 0.00"),
     ],
 )
 def test_it_formats_for_people(amount, currency, text):
@@ -70,7 +71,7 @@ def test_it_formats_for_people(amount, currency, text):
 
 @pytest.mark.parametrize(
     ("amount", "text"),
-    [("-25000", "TZS -25,000"), ("-12.5", "TZS -12.50"), ("-1180.00", "TZS -1,180"), ("-0.01", "TZS -0.01")],
+    [("-25000", "TZS -25,000.00"), ("-12.5", "TZS -12.50"), ("-1180.00", "TZS -1,180.00"), ("-0.01", "TZS -0.01")],
 )
 def test_it_formats_a_negative_amount_with_its_sign_after_the_currency(amount, text):
     assert format_money(Decimal(amount), "TZS") == text
@@ -78,18 +79,18 @@ def test_it_formats_a_negative_amount_with_its_sign_after_the_currency(amount, t
 
 def test_it_rounds_before_it_formats_so_a_half_cent_shows_as_a_cent():
     assert format_money(Decimal("12.345"), "USD") == "USD 12.35"
-    assert format_money(Decimal("24999.995"), "TZS") == "TZS 25,000"
+    assert format_money(Decimal("24999.995"), "TZS") == "TZS 25,000.00"
 
 
-def test_whole_amounts_drop_their_cents_in_any_currency():
-    """The rule is about the amount, not the currency: USD 12.00 reads "USD 12"."""
-    assert format_money(Decimal("12.00"), "USD") == "USD 12"
-    assert format_money(Decimal("12.001"), "USD") == "USD 12"
+def test_whole_amounts_keep_their_cents_in_any_currency():
+    """One rule for every amount: a column of amounts lines up, "USD 12.00" beside "USD 12.50"."""
+    assert format_money(Decimal("12.00"), "USD") == "USD 12.00"
+    assert format_money(Decimal("12.001"), "USD") == "USD 12.00"
 
 
 @pytest.mark.parametrize("amount", [Decimal("-0.004"), Decimal("-0.00"), Decimal("0.00") * -1])
 def test_an_amount_that_rounds_to_nothing_has_no_sign(amount):
-    assert format_money(amount, "TZS") == "TZS 0"
+    assert format_money(amount, "TZS") == "TZS 0.00"
 
 
 def test_a_money_field_holds_twenty_digits_with_two_decimal_places():
@@ -142,3 +143,8 @@ def test_a_money_column_refuses_an_amount_beyond_its_digits():
     field.clean(MONEY_MAX, None)
     with pytest.raises(ValidationError, match="no more than 20 digits"):
         field.clean(MONEY_MAX + Decimal("0.01"), None)
+
+
+@pytest.mark.parametrize(("rate", "text"), [("0.0800", "8 %"), ("0.025", "2.5 %"), ("0.12", "12 %"), ("0", "0 %")])
+def test_a_rate_reads_as_a_percentage(rate, text):
+    assert format_rate(Decimal(rate)) == text

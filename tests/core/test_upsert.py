@@ -25,7 +25,7 @@ FROZEN = datetime(2026, 5, 14, 7, 30, tzinfo=UTC)
 
 def note(key: str, subject: str = "Your payout is on its way") -> Notification:
     return Notification(
-        kind=Notification.Kind.PAYOUT_SENT, subject=subject, body="TZS 46,000 to M-Pesa", dedupe_key=key
+        kind=Notification.Kind.PAYOUT_SENT, subject=subject, body="TZS 46,000.00 to M-Pesa", dedupe_key=key
     )
 
 
@@ -49,7 +49,7 @@ def test_it_writes_every_column_of_the_instance():
     assert (row.kind, row.subject, row.body, row.status, row.attempts, row.recipient_id) == (
         Notification.Kind.PAYOUT_SENT,
         "Sent",
-        "TZS 46,000 to M-Pesa",
+        "TZS 46,000.00 to M-Pesa",
         Notification.Status.PENDING,
         0,
         None,

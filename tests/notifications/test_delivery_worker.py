@@ -26,9 +26,9 @@ def _write_receipt(key: str = "payment:1:receipt") -> Notification:
             context={
                 "name": "Juma",
                 "order": 7,
-                "total": "TZS 10,750",
-                "subtotal": "TZS 10,000",
-                "processing_fee": "TZS 750",
+                "total": "TZS 10,750.00",
+                "subtotal": "TZS 10,000.00",
+                "processing_fee": "TZS 750.00",
                 "reference": "BLN1",
             },
             recipient=UserFactory(email="juma@example.com"),

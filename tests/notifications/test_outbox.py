@@ -16,9 +16,9 @@ def _receipt(user, key="payment:1:receipt"):
     context = {
         "name": "Asha",
         "order": 7,
-        "total": "TZS 10,750",
-        "subtotal": "TZS 10,000",
-        "processing_fee": "TZS 750",
+        "total": "TZS 10,750.00",
+        "subtotal": "TZS 10,000.00",
+        "processing_fee": "TZS 750.00",
         "reference": "BLN1",
     }
     return Message(Notification.Kind.RECEIPT, key, context, recipient=user)

@@ -18,25 +18,30 @@ from tests.factories import BuyerFactory, CreatorFactory, OrderFactory, PaymentF
 Kind = Notification.Kind
 
 CONTEXTS = {
-    Kind.SALE: {"name": "Asha", "buyer": "Juma", "order": 7, "amount": "TZS 9,200", "fee": "TZS 800"},
+    Kind.SALE: {"name": "Asha", "buyer": "Juma", "order": 7, "amount": "TZS 9,200.00", "fee": "TZS 800.00"},
     Kind.RECEIPT: {
         "name": "Juma",
         "order": 7,
-        "total": "TZS 10,750",
-        "subtotal": "TZS 10,000",
-        "processing_fee": "TZS 750",
+        "total": "TZS 10,750.00",
+        "subtotal": "TZS 10,000.00",
+        "processing_fee": "TZS 750.00",
         "reference": "BLN1",
     },
-    Kind.PAYMENT_FAILED: {"name": "Juma", "order": 7, "total": "TZS 10,750", "gateway_message": "Insufficient balance"},
-    Kind.PAYOUT_SENT: {"name": "Asha", "amount": "TZS 50,000", "destination": "M-Pesa ****1234"},
-    Kind.PAYOUT_PAID: {"name": "Asha", "amount": "TZS 50,000", "destination": "M-Pesa ****1234", "reference": "P1"},
+    Kind.PAYMENT_FAILED: {
+        "name": "Juma",
+        "order": 7,
+        "total": "TZS 10,750.00",
+        "gateway_message": "Insufficient balance",
+    },
+    Kind.PAYOUT_SENT: {"name": "Asha", "amount": "TZS 50,000.00", "destination": "M-Pesa ****1234"},
+    Kind.PAYOUT_PAID: {"name": "Asha", "amount": "TZS 50,000.00", "destination": "M-Pesa ****1234", "reference": "P1"},
     Kind.PAYOUT_RETURNED: {
         "name": "Asha",
-        "amount": "TZS 50,000",
+        "amount": "TZS 50,000.00",
         "destination": "M-Pesa ****1234",
         "reason": "invalid account",
     },
-    Kind.FINANCE_ALERT: {"title": "Collected amount differs", "detail": "Expected TZS 10,750"},
+    Kind.FINANCE_ALERT: {"title": "Collected amount differs", "detail": "Expected TZS 10,750.00"},
     Kind.STAFF_ALERT: {"title": "Event dead", "detail": "Event 12"},
 }
 
@@ -64,8 +69,8 @@ def test_a_buyer_who_reads_english_gets_an_english_receipt():
     receipt = Notification.objects.get(kind=Kind.RECEIPT)
     assert receipt.language == "en"
     assert receipt.subject == f"Your receipt for order #{payment.order_id}"
-    # 10,000 plus the processing fee: 2.5 % (250) and TZS 750.
-    assert "We received your payment of TZS 11,000 for order" in receipt.body
+    # 10,000 plus the processing fee: 2.5 % (250) and TZS 750.00.
+    assert "We received your payment of TZS 11,000.00 for order" in receipt.body
 
 
 @pytest.mark.django_db
@@ -76,8 +81,8 @@ def test_a_buyer_who_reads_swahili_gets_a_swahili_receipt():
     receipt = Notification.objects.get(kind=Kind.RECEIPT)
     assert receipt.language == "sw"
     assert receipt.subject == f"Risiti yako ya oda #{payment.order_id}"
-    assert "Tumepokea malipo yako ya TZS 11,000" in receipt.body
-    assert "ada ya muamala ya TZS 1,000" in receipt.body
+    assert "Tumepokea malipo yako ya TZS 11,000.00" in receipt.body
+    assert "ada ya muamala ya TZS 1,000.00" in receipt.body
     assert "Asante" in receipt.body
 
 
@@ -87,8 +92,8 @@ def test_a_creator_who_reads_swahili_is_told_of_a_sale_in_swahili():
     capture(PaymentFactory(order=OrderFactory(creators=[creator], amount=Decimal("25000.00"))))
 
     sale = Notification.objects.get(kind=Kind.SALE, recipient=creator)
-    assert sale.subject == "Umepata mauzo: TZS 23,000"
-    assert "Mapato yako ya TZS 23,000 (baada ya ada ya Blinno ya TZS 2,000)" in sale.body
+    assert sale.subject == "Umepata mauzo: TZS 23,000.00"
+    assert "Mapato yako ya TZS 23,000.00 (baada ya ada ya Blinno ya TZS 2,000.00)" in sale.body
     assert "sasa yanapatikana kwa kutolewa" in sale.body
 
 
@@ -179,7 +184,7 @@ def test_a_swahili_creator_is_told_in_swahili_why_a_payout_came_back():
     with translation.override("sw"):
         subject, body = render(Kind.PAYOUT_RETURNED, context)
 
-    assert subject == "Malipo yako ya TZS 50,000 yamerudishwa"
+    assert subject == "Malipo yako ya TZS 50,000.00 yamerudishwa"
     assert "hayakuweza kukamilika: taarifa za akaunti hazikukubaliwa" in body
     assert "Pesa imerudi kwenye salio lako linalopatikana." in body
 

@@ -130,7 +130,7 @@ def test_the_list_links_each_payment_to_its_order_and_shows_its_amount(finance):
 
     order_url = reverse("admin:payments_order_change", args=[payment.order_id])
     assert f'<a href="{order_url}">#{payment.order_id}</a>' in html
-    assert "TZS 11,000" in html
+    assert "TZS 11,000.00" in html
 
 
 @pytest.mark.django_db

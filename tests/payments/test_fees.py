@@ -57,7 +57,7 @@ def test_rounding_is_half_up_to_two_places():
 
 
 def test_amounts_are_shown_with_separators_and_currency():
-    assert format_money(Decimal("25000"), "TZS") == "TZS 25,000"
+    assert format_money(Decimal("25000"), "TZS") == "TZS 25,000.00"
     assert format_money(Decimal("1234.5"), "USD") == "USD 1,234.50"
 
 

@@ -175,5 +175,5 @@ def test_a_line_keeps_the_description_it_was_given(buyer, creator):
 def test_an_order_shows_its_number_total_and_status(buyer, creator):
     order = order_create(buyer, lines=[LineSpec(creator, TransactionType.MARKETPLACE, Decimal("10000.00"))])
 
-    assert str(order) == f"Order #{order.pk} · TZS 11,000 · Pending"
-    assert str(order.lines.get()) == "Marketplace · TZS 10,000"
+    assert str(order) == f"Order #{order.pk} · TZS 11,000.00 · Pending"
+    assert str(order.lines.get()) == "Marketplace · TZS 10,000.00"

@@ -72,7 +72,7 @@ def test_it_tells_the_buyer_why_in_their_words(client):
     assert notification.kind == Notification.Kind.PAYMENT_FAILED
     assert notification.recipient == payment.order.buyer
     assert "your mobile money balance was not enough" in notification.body
-    assert "TZS 11,000" in notification.body
+    assert "TZS 11,000.00" in notification.body
 
 
 @pytest.mark.django_db

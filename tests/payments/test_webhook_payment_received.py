@@ -93,7 +93,7 @@ def test_it_writes_a_sale_notice_and_a_receipt(client):
         (Notification.Kind.SALE, creator.pk),
         (Notification.Kind.RECEIPT, payment.order.buyer_id),
     }
-    assert "TZS 11,000" in Notification.objects.get(kind=Notification.Kind.RECEIPT).body
+    assert "TZS 11,000.00" in Notification.objects.get(kind=Notification.Kind.RECEIPT).body
 
 
 @pytest.mark.django_db
@@ -118,8 +118,8 @@ def test_an_amount_mismatch_credits_nothing_and_tells_finance(client):
     assert response.status_code == 200
     payment.refresh_from_db()
     assert payment.status == Payment.Status.NEEDS_REVIEW
-    assert "expected TZS 11,000" in payment.notes
-    assert "collected TZS 10,000" in payment.notes
+    assert "expected TZS 11,000.00" in payment.notes
+    assert "collected TZS 10,000.00" in payment.notes
     assert payment.order.status == Order.Status.PENDING
     assert not LedgerTransaction.objects.exists()
     alert = Notification.objects.get(kind=Notification.Kind.FINANCE_ALERT)
@@ -139,7 +139,7 @@ def test_a_currency_mismatch_credits_nothing(client):
 
     payment.refresh_from_db()
     assert payment.status == Payment.Status.NEEDS_REVIEW
-    assert "collected USD 11,000" in payment.notes
+    assert "collected USD 11,000.00" in payment.notes
     assert not LedgerTransaction.objects.exists()
 
 

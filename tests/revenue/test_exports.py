@@ -7,6 +7,7 @@ import openpyxl
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
+from django.utils import timezone
 
 from revenue.admin.exports import LedgerEntryResource, PayoutResource, PlatformFeeResource
 from tests.factories import CreatorFactory, PayoutFactory
@@ -34,7 +35,8 @@ def test_finance_exports_the_filtered_payouts_as_csv(finance):
     rows = csv_rows(response)
     assert [r["reference"] for r in rows] == [paid.reference]
     assert rows[0]["amount"] == "46000.00" and rows[0]["gateway_fee"] == "1180.00"
-    assert rows[0]["status"] == "PAID"
+    assert rows[0]["status"] == "Paid"
+    assert rows[0]["requested_at"].endswith(" EAT")
     assert pending.reference not in response.content.decode()
 
 
@@ -47,6 +49,36 @@ def test_finance_exports_payouts_as_xlsx(finance):
     header, *rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
     assert header[:3] == ["reference", "creator", "creator_phone"]
     assert [row[0] for row in rows] == [paid.reference]
+
+
+@pytest.mark.django_db
+def test_xlsx_cells_are_typed_amounts_numbers_and_moments_dates(finance):
+    """A spreadsheet can SUM the amounts and sort by date: no number or date is exported as text."""
+    paid = paid_payout()
+    response = export(finance, "admin:revenue_payout_export", PayoutResource, XLSX)
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, row = [list(r) for r in sheet.iter_rows()]
+    cells = {h.value: c for h, c in zip(header, row, strict=True)}
+    assert cells["amount"].data_type == "n" and cells["amount"].value == 46000
+    assert cells["gateway_fee"].data_type == "n" and cells["gateway_fee"].value == 1180
+    assert cells["requested_at"].is_date and cells["paid_at"].is_date
+    local_paid_at = timezone.localtime(paid.paid_at).replace(tzinfo=None)
+    assert abs(cells["paid_at"].value - local_paid_at).total_seconds() < 1  # a spreadsheet keeps whole seconds
+    assert cells["status"].value == "Paid" and cells["method_kind"].value == "Mobile wallet"
+
+
+@pytest.mark.django_db
+def test_fee_rows_export_rates_and_amounts_as_numbers(finance):
+    paid_payout()
+    response = export(finance, "admin:revenue_platformfee_export", PlatformFeeResource, XLSX)
+    sheet = openpyxl.load_workbook(io.BytesIO(response.content)).active
+    header, *rows = [list(r) for r in sheet.iter_rows()]
+    assert rows
+    for row in rows:
+        cells = {h.value: c for h, c in zip(header, row, strict=True)}
+        for name in ("subtotal", "rate", "platform_fee", "creator_amount"):
+            assert cells[name].data_type == "n", name
+        assert cells["created_at"].is_date
 
 
 @pytest.mark.django_db
@@ -98,10 +130,10 @@ def test_finance_exports_ledger_entries_of_one_kind(finance):
             query="?transaction__kind__exact=PAYOUT_SETTLE",
         )
     )
-    assert {r["transaction_kind"] for r in rows} == {"PAYOUT_SETTLE"}
+    assert {r["transaction_kind"] for r in rows} == {"Payout settle"}
     assert {(r["account_kind"], r["direction"], r["amount"]) for r in rows} >= {
-        ("CREATOR_PAYOUT_IN_FLIGHT", "DEBIT", "46000.00"),
-        ("PAYOUT_FEES", "DEBIT", "1180.00"),
+        ("Creator payout in flight", "Debit", "46000.00"),
+        ("ClickPesa payout fees (expense)", "Debit", "1180.00"),
     }
     assert all(r["idempotency_key"].startswith(f"payout:{paid.pk}:") for r in rows)
 

@@ -264,7 +264,10 @@ def test_support_cannot_reconcile_through_the_action(support):
 def test_the_payout_page_shows_the_creators_balance_now(finance):
     payout = returned_payout()
     content = page(finance, payout)
-    assert f"Available TZS {payout.amount} · in flight TZS 0.00 · pending TZS 0.00" in content
+    assert (
+        'Available <span class="money">TZS 46,000.00</span> · in flight <span class="money">TZS 0.00</span>'
+        ' · pending <span class="money">TZS 0.00</span>'
+    ) in content
 
 
 # --- Exports ----------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_success_settles_in_flight_against_gateway_cash_and_books_the_fee():
     fees_account = account_book("TZS", platform_kinds=[Kind.PAYOUT_FEES]).platform(Kind.PAYOUT_FEES)
     assert account_balance(fees_account) == FEE
     paid = Notification.objects.get(recipient=payout.creator, kind=Notification.Kind.PAYOUT_PAID)
-    assert "M-Pesa ****" in paid.body and "TZS 46,000" in paid.body
+    assert "M-Pesa ****" in paid.body and "TZS 46,000.00" in paid.body
 
 
 @pytest.mark.parametrize(

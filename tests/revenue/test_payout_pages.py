@@ -24,7 +24,13 @@ def listed(response) -> set[str]:
 def test_the_list_shows_amount_fee_status_method_paid_date_and_reconciled(finance):
     payout = paid_payout()
     page = finance.get(PAYOUTS).content.decode()
-    for text in (payout.reference, "TZS 46,000", "TZS 1,180", "PAID", f"Mobile wallet · {payout.destination_label}"):
+    for text in (
+        payout.reference,
+        "TZS 46,000.00",
+        "TZS 1,180.00",
+        "PAID",
+        f"Mobile wallet · {payout.destination_label}",
+    ):
         assert text in page
     assert 'alt="False"' in page  # not reconciled yet
 
@@ -110,12 +116,12 @@ def test_the_payout_page_shows_history_events_ledger_and_fee_rows(finance, clien
     post_webhook(client, body, endpoint="payouts")
     page = finance.get(reverse("admin:revenue_payout_change", args=[payout.pk])).content.decode()
     history = page[page.index('id="payout-history"') : page.index('id="related-events"')]
-    assert "PENDING" in history and "PAID" in history
+    assert "Pending" in history and "Paid" in history
     events = page[page.index('id="related-events"') : page.index('id="related-ledger"')]
     assert "PAYOUT INITIATED" in events and "SUCCESS" in events
     ledger = page[page.index('id="related-ledger"') : page.index('id="payout-fees"')]
     assert "Payout reserve" in ledger and "Payout settle" in ledger
-    assert "46000.00" in ledger and "1180.00" in ledger
+    assert "TZS 46,000.00" in ledger and "TZS 1,180.00" in ledger
     fees = page[page.index('id="payout-fees"') :]
     assert f"#{payout.fee_rows.get().order_id}" in fees
 

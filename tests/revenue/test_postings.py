@@ -388,7 +388,7 @@ def test_a_deposit_reported_again_with_another_amount_is_stale_and_posts_nothing
     before = journal()
     outcome = deposit_record(reference="DEPTOPUP02", amount=Decimal("400000.00"), currency="TZS")
     assert outcome.effect is Effect.STALE
-    assert "already recorded as TZS 500,000" in outcome.detail
+    assert "already recorded as TZS 500,000.00" in outcome.detail
     assert journal() == before
     assert Deposit.objects.get().amount == Decimal("500000.00")
 
