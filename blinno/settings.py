@@ -233,6 +233,7 @@ CELERY_BEAT_SCHEDULE = {
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
     "api-idempotency-prune": {"task": "api.tasks.idempotency_records_prune", "schedule": crontab(minute=17)},
+    "webhook-bodies-prune": {"task": "clickpesa.tasks.webhook_bodies_prune", "schedule": crontab(hour=2, minute=15)},
 }
 
 # ClickPesa
@@ -244,6 +245,15 @@ CLICKPESA_ALLOW_UNSIGNED_WEBHOOKS = env.bool("CLICKPESA_ALLOW_UNSIGNED_WEBHOOKS"
 CLICKPESA_TIMEOUT_SECONDS = env.float("CLICKPESA_TIMEOUT_SECONDS", default=15.0)
 CLICKPESA_WEBHOOK_MAX_BYTES = env.int("CLICKPESA_WEBHOOK_MAX_BYTES", default=64 * 1024)
 CLICKPESA_WEBHOOK_MAX_ATTEMPTS = env.int("CLICKPESA_WEBHOOK_MAX_ATTEMPTS", default=6)
+# A refused request keeps only this much of its body (and the whole body's SHA-256): anyone can
+# POST junk, and the table must not grow at the sender's pace.
+CLICKPESA_REJECTED_BODY_BYTES = env.int("CLICKPESA_REJECTED_BODY_BYTES", default=4096)
+# Refusals a client address may cause before further refusals are answered 429 and not stored
+# (django-ratelimit's "count/period" syntax). Valid deliveries are never limited.
+CLICKPESA_WEBHOOK_REFUSALS_RATE = env.str("CLICKPESA_WEBHOOK_REFUSALS_RATE", default="60/m")
+# Bodies of refused and ignored events are emptied after this many days (the rows, their reason
+# and hash stay, so the counts do).
+CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS = env.int("CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS", default=30)
 CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES", default=15)
 CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES", default=30)
 # ClickPesa's tokens live one hour; reuse one for a little less so none expires in flight.

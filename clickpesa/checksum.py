@@ -22,7 +22,7 @@ from typing import Any
 
 from django.db import models
 
-from .jsonwire import canonical_json, js_key_order, js_number
+from .jsonwire import canonical_json, escape_non_ascii, js_key_order, js_number
 
 __all__ = [
     "EXCLUDED_FIELDS",
@@ -108,7 +108,10 @@ def compute(payload: Mapping[str, Any], key: str, method: str = ChecksumMethod.C
     """
     if not key:
         raise ValueError("checksum key is empty")
-    content = _signed_content(payload, _normalise_method(method))
+    return _hmac(key, _signed_content(payload, _normalise_method(method)))
+
+
+def _hmac(key: str, content: str) -> str:
     return hmac.new(key.encode("utf-8"), content.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
@@ -124,7 +127,8 @@ def verify(payload: Mapping[str, Any], key: str, *, provided: str | None = None)
     non-empty string checksum is present; ``INVALID`` for an unknown method; ``UNVERIFIABLE``
     for a legacy checksum over nested data (never ``VALID``: an attacker could otherwise pick
     the weaker method); then ``VALID`` or ``INVALID``. Hex case and surrounding whitespace of
-    the provided checksum are ignored; comparison is constant-time.
+    the provided checksum are ignored; comparison is constant-time. A canonical checksum over
+    the same JSON with non-ASCII characters escaped is also ``VALID``.
     """
     if not key:
         return ChecksumResult.NOT_CONFIGURED
@@ -154,6 +158,13 @@ def verify(payload: Mapping[str, Any], key: str, *, provided: str | None = None)
     given = provided.strip().lower().encode("utf-8")
     if hmac.compare_digest(expected.encode("ascii"), given):
         return ChecksumResult.VALID
+    if method == ChecksumMethod.CANONICAL:
+        # Some SDKs sign the canonical JSON with non-ASCII characters escaped (\u00eb); the
+        # content is the same, so that serialisation is accepted too.
+        content = _signed_content(payload, method)
+        escaped = escape_non_ascii(content)
+        if escaped != content and hmac.compare_digest(_hmac(key, escaped).encode("ascii"), given):
+            return ChecksumResult.VALID
     return ChecksumResult.INVALID
 
 

@@ -18,11 +18,12 @@ import logging
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import Q
+from django.db.models import Case, CharField, F, Func, Q, When
 from django.utils import timezone
 
 from core.backoff import CLAIM_LEASE, retry_delay
@@ -105,10 +106,37 @@ def store(record: Mapping[str, Any], body: str) -> tuple[WebhookEvent, bool]:
     return stored, stored.duplicate_count == 0
 
 
-def store_rejected(record: Mapping[str, Any], *, body: str, reason: str) -> WebhookEvent:
-    """Keep a refused request as REJECTED with its reason."""
+def store_rejected(record: Mapping[str, Any], *, raw: bytes | None, reason: str) -> WebhookEvent:
+    """Keep a refused request as REJECTED with its reason, the head of its body and the whole body's SHA-256.
+
+    Only ``CLICKPESA_REJECTED_BODY_BYTES`` of the body are kept: refusals come from anyone.
+    ``raw`` is None for a request refused before its body was read (no body, no hash).
+    """
+    head = (raw or b"")[: settings.CLICKPESA_REJECTED_BODY_BYTES].decode("utf-8", errors="replace")
     return WebhookEvent.objects.create(
-        **record, body=clean_text(body), status=Status.REJECTED, detail=clean_text(reason, 500)
+        **record,
+        body=clean_text(head),
+        body_sha256="" if raw is None else hashlib.sha256(raw).hexdigest(),
+        status=Status.REJECTED,
+        detail=clean_text(reason, 500),
+    )
+
+
+def prune_bodies(*, older_than_days: int) -> int:
+    """Empty the bodies of refused and ignored events received more than ``older_than_days`` ago.
+
+    The rows stay (status, reason, headers, hash), so counts and the audit trail survive; one
+    UPDATE, which hashes a body first when it has no hash yet. Returns how many were emptied.
+    """
+    cutoff = timezone.now() - timedelta(days=older_than_days)
+    body_hash = Func(F("body"), template="encode(sha256(convert_to(%(expressions)s, 'UTF8')), 'hex')")
+    return (
+        WebhookEvent.objects.filter(status__in=(Status.REJECTED, Status.IGNORED), received_at__lt=cutoff)
+        .exclude(body="")
+        .update(
+            body_sha256=Case(When(body_sha256="", then=body_hash), default=F("body_sha256"), output_field=CharField()),
+            body="",
+        )
     )
 
 

@@ -34,6 +34,23 @@ def canonical_json(value: Any) -> str:
     return "".join(out)
 
 
+_NON_ASCII = re.compile("[^\x00-\x7f]")
+
+
+def escape_non_ascii(text: str) -> str:
+    """JSON text with every non-ASCII character written as ``\\uXXXX`` (lowercase hex, UTF-16 pairs above U+FFFF).
+
+    The serialisation Python's ``json.dumps`` writes by default, which some ClickPesa SDKs sign.
+    Outside strings JSON has no non-ASCII characters, so escaping the whole text is exact.
+    """
+    return _NON_ASCII.sub(lambda match: _utf16_escapes(match.group()), text)
+
+
+def _utf16_escapes(char: str) -> str:
+    units = char.encode("utf-16-be", errors="surrogatepass")
+    return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+
 def encode_json(value: Any) -> bytes:
     """Compact UTF-8 JSON in insertion order, each ``Decimal`` as its exact literal.
 

@@ -31,6 +31,7 @@ WEBHOOK_DURATION = Histogram(
 )
 
 UNKNOWN_EVENT = "other"
+THROTTLED = "throttled"
 
 
 def webhook_outcome(http_status: int, answer: dict[str, Any]) -> str:
@@ -69,3 +70,10 @@ def observe(event: WebhookEvent, answer: tuple[int, dict[str, Any]], started: fl
         WEBHOOK_DURATION.labels(event.endpoint, event.source).observe(seconds)
     except Exception:
         logger.exception("webhook event=%s could not be counted in the metrics", event.pk)
+
+
+def observe_throttled(endpoint: str, started: float) -> None:
+    """Count and log a refusal answered 429 and not stored (its sender is past the refusals rate)."""
+    logger.warning("webhook endpoint=%s outcome=throttled http=429 (refusals rate exceeded; not stored)", endpoint)
+    WEBHOOKS.labels(endpoint, "webhook", UNKNOWN_EVENT, THROTTLED).inc()
+    WEBHOOK_DURATION.labels(endpoint, "webhook").observe(time.monotonic() - started)

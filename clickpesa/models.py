@@ -41,7 +41,13 @@ class WebhookEvent(models.Model):
 
     endpoint = models.CharField(max_length=10, choices=Endpoint.choices)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
-    body = models.TextField(help_text="The raw body as received (invalid UTF-8 replaced)")
+    body = models.TextField(
+        help_text="The raw body as received (invalid UTF-8 replaced); of a refused request only its first "
+        "CLICKPESA_REJECTED_BODY_BYTES, and emptied after the retention period when refused or ignored"
+    )
+    body_sha256 = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the whole body as read, kept when the body is cut or emptied"
+    )
     headers = models.JSONField(default=dict)
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     event_name = models.CharField(max_length=60, blank=True)

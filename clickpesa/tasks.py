@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from . import inbox
 
@@ -25,6 +26,12 @@ def webhook_event_retry(event_id: int) -> bool:
 def webhook_events_retry_sweep() -> int:
     """Retry every due event; scheduled by Celery beat."""
     return inbox.retry_sweep()
+
+
+@shared_task
+def webhook_bodies_prune() -> int:
+    """Empty old refused and ignored bodies (CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS); scheduled by Celery beat."""
+    return inbox.prune_bodies(older_than_days=settings.CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS)
 
 
 def webhook_event_retry_enqueue(processing: inbox.Processing) -> None:

@@ -91,8 +91,12 @@ class WebhookView(APIView):
             200: _ANSWER,
             400: OpenApiResponse(_ERROR, description="Malformed JSON or event data"),
             401: OpenApiResponse(_ERROR, description="Checksum missing, invalid or unverifiable"),
-            413: OpenApiResponse(_ERROR, description="Body over CLICKPESA_WEBHOOK_MAX_BYTES"),
+            411: OpenApiResponse(_ERROR, description="Chunked body on a server that cannot delimit it"),
+            413: OpenApiResponse(_ERROR, description="Body (or its declared length) over CLICKPESA_WEBHOOK_MAX_BYTES"),
             415: OpenApiResponse(_ERROR, description="Content type other than application/json"),
+            429: OpenApiResponse(
+                description="This address is past CLICKPESA_WEBHOOK_REFUSALS_RATE refusals; nothing stored"
+            ),
             500: OpenApiResponse(_ERROR, description="Processing failed; retried by us, and safe to deliver again"),
         },
         examples=[OpenApiExample("Processed", value={"status": "processed", "event": 42}, response_only=True)],

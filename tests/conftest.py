@@ -32,6 +32,8 @@ def _fast_test_settings(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Factories give every user a password; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests send many refused webhooks from one address; the refusals limit has its own tests.
+    settings.CLICKPESA_WEBHOOK_REFUSALS_RATE = "100000/m"
 
 
 def run_concurrently(target: Callable[[int], Any], count: int, *, timeout: float = 60) -> list[Any]:

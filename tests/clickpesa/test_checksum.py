@@ -17,6 +17,7 @@ from clickpesa.checksum import (
     sign,
     verify,
 )
+from clickpesa.jsonwire import escape_non_ascii
 from tests.clickpesa.samples import SAMPLE_KEY, sample, sample_names
 
 LEGACY_VECTOR = {"amount": 100, "currency": "USD", "reference": "TX123"}
@@ -72,15 +73,20 @@ def test_it_verifies_the_non_ascii_sample() -> None:
     assert compute(body, SAMPLE_KEY) == body["checksum"]
 
 
-def test_it_rejects_a_checksum_made_over_ascii_escapes() -> None:
-    """A signer that forgets ensure_ascii=False (ClickPesa's Python sample) disagrees: INVALID."""
+def test_it_accepts_a_checksum_made_over_ascii_escapes_under_the_right_key_only() -> None:
+    """A signer that leaves ensure_ascii on (ClickPesa's Python sample) signs the same content: VALID."""
     body = sample("payment_received_non_ascii.json")
     content = {key: value for key, value in body.items() if key != "checksum"}
     escaped = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     assert "\\u00eb" in escaped
-    body["checksum"] = _hmac_hex(SAMPLE_KEY, escaped)
 
-    assert verify(body, SAMPLE_KEY) == ChecksumResult.INVALID
+    assert verify({**body, "checksum": _hmac_hex(SAMPLE_KEY, escaped)}, SAMPLE_KEY) == ChecksumResult.VALID
+    assert verify({**body, "checksum": _hmac_hex("another-key", escaped)}, SAMPLE_KEY) == ChecksumResult.INVALID
+
+
+def test_escaping_writes_what_json_dumps_writes() -> None:
+    text = canonical_json({"name": "Zoë 😀 Ngowi/Müller"})
+    assert escape_non_ascii(text) == json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=True)
 
 
 def test_it_keeps_non_ascii_and_slashes_unescaped() -> None:

@@ -11,7 +11,7 @@ from django.test import Client
 from clickpesa.checksum import ChecksumResult, sign
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import dedupe_key
-from clickpesa.receiver import CHECKSUM_HEADER
+from clickpesa.receiver import CHECKSUM_HEADERS
 from payments.models import Payment
 from revenue.models import LedgerTransaction
 from tests.clickpesa.samples import SAMPLE_KEY, sample_bytes
@@ -107,17 +107,19 @@ def test_it_refuses_a_missing_checksum_with_no_effect(client):
     _assert_untouched(payment)
 
 
-def test_it_refuses_a_checksum_computed_over_ascii_escaped_json(client):
-    """ClickPesa's own Python sample forgets ensure_ascii=False; such a signature must not verify."""
+def test_it_accepts_a_checksum_computed_over_ascii_escaped_json(client):
+    """Some SDKs sign json.dumps' default output (\\u00eb for ë): the same content, so it verifies."""
     payment = PaymentFactory()
     body = payment_body(payment, "payment_received_non_ascii")
     escaped = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    assert "\\u00eb" in escaped
     body["checksum"] = hmac.new(SAMPLE_KEY.encode(), escaped.encode(), hashlib.sha256).hexdigest()
 
     response = post_webhook(client, body, sign=False)
 
-    _assert_refused(response, 401, "checksum invalid")
-    _assert_untouched(payment)
+    assert response.json()["status"] == "processed"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.COMPLETED
 
 
 def test_it_refuses_a_legacy_checksum_it_cannot_verify(client):
@@ -132,25 +134,51 @@ def test_it_refuses_a_legacy_checksum_it_cannot_verify(client):
     _assert_untouched(payment)
 
 
-def test_it_takes_the_checksum_from_the_header_when_the_body_has_none(client):
+@pytest.mark.parametrize("header", CHECKSUM_HEADERS)
+def test_it_takes_the_checksum_from_either_header_when_the_body_has_none(client, header):
     payment = PaymentFactory()
     signed = sign(payment_body(payment), SAMPLE_KEY)
     checksum = signed.pop("checksum")
 
-    response = post_webhook(client, signed, sign=False, headers={CHECKSUM_HEADER: checksum})
+    response = post_webhook(client, signed, sign=False, headers={header: checksum})
 
     assert response.json()["status"] == "processed"
-    assert WebhookEvent.objects.get().headers["x-clickpesa-checksum"] == checksum
+    assert WebhookEvent.objects.get().headers[header.lower()] == checksum
 
 
-def test_the_body_checksum_wins_over_the_header(client):
+def test_a_header_repeating_the_body_checksum_is_accepted_and_both_are_kept(client):
+    payment = PaymentFactory()
+    signed = sign(payment_body(payment), SAMPLE_KEY)
+
+    response = post_webhook(
+        client, signed, sign=False, headers={name: signed["checksum"].upper() for name in CHECKSUM_HEADERS}
+    )
+
+    assert response.json()["status"] == "processed"
+    assert set(WebhookEvent.objects.get().headers) >= {"x-clickpesa-checksum", "x-clickpesa-signature"}
+
+
+def test_a_header_that_disagrees_with_the_body_is_refused_even_when_the_header_is_right(client):
     payment = PaymentFactory()
     body = payment_body(payment)
     good = sign(body, SAMPLE_KEY)["checksum"]
 
-    response = post_webhook(client, body, key="wrong-key", headers={CHECKSUM_HEADER: good})
+    response = post_webhook(client, body, key="wrong-key", headers={CHECKSUM_HEADERS[0]: good})
 
-    _assert_refused(response, 401, "checksum invalid")
+    _assert_refused(response, 401, "checksum headers disagree with each other or with the body")
+    _assert_untouched(payment)
+
+
+def test_two_headers_that_disagree_are_refused(client):
+    payment = PaymentFactory()
+    signed = sign(payment_body(payment), SAMPLE_KEY)
+    checksum = signed.pop("checksum")
+
+    response = post_webhook(
+        client, signed, sign=False, headers={CHECKSUM_HEADERS[0]: checksum, CHECKSUM_HEADERS[1]: "0" * 64}
+    )
+
+    _assert_refused(response, 401, "checksum headers disagree with each other or with the body")
     _assert_untouched(payment)
 
 
@@ -165,7 +193,7 @@ def test_without_a_key_it_refuses_unsigned_webhooks_when_debug_is_off(client, se
     _assert_untouched(payment)
 
 
-def test_without_a_key_it_accepts_webhooks_in_debug(client, settings):
+def test_without_a_key_it_accepts_webhooks_from_this_machine_in_debug(client, settings):
     settings.CLICKPESA_CHECKSUM_KEY = ""
     settings.DEBUG = True
     payment = PaymentFactory()
@@ -174,6 +202,17 @@ def test_without_a_key_it_accepts_webhooks_in_debug(client, settings):
 
     assert response.json()["status"] == "processed"
     assert WebhookEvent.objects.get().checksum_result == ChecksumResult.NOT_CONFIGURED
+
+
+def test_without_a_key_it_refuses_webhooks_from_another_machine_even_in_debug(client, settings):
+    settings.CLICKPESA_CHECKSUM_KEY = ""
+    settings.DEBUG = True
+    payment = PaymentFactory()
+
+    response = post_webhook(client, payment_body(payment), sign=False, remote_addr="203.0.113.9")
+
+    _assert_refused(response, 401, "checksum key not configured; unsigned webhooks are refused")
+    _assert_untouched(payment)
 
 
 def test_without_a_key_it_accepts_webhooks_when_explicitly_allowed(client, settings):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.http import HttpResponse
 from django.test import Client
 from hypothesis import HealthCheck, settings
@@ -63,6 +65,9 @@ def assert_answered_and_kept(response: HttpResponse, raw: bytes) -> WebhookEvent
         assert event.status == WebhookEvent.Status.REJECTED
         assert event.detail
         assert answer["error"] == event.detail
-        if response.status_code != 413:  # a body over the limit is kept truncated
-            assert event.body == stored_text(raw)
+        if response.status_code == 413:  # refused on its declared length, before it was read
+            assert (event.body, event.body_sha256) == ("", "")
+        else:  # the head of the body, and the whole body's hash
+            assert event.body == stored_text(raw[: django_settings.CLICKPESA_REJECTED_BODY_BYTES])
+            assert event.body_sha256 == hashlib.sha256(raw).hexdigest()
     return event

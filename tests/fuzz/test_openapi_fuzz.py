@@ -62,7 +62,7 @@ def test_the_schema_documents_both_webhook_endpoints(client):
     assert set(schema["paths"]) == set(PATHS)
     for path in PATHS:
         operation = schema["paths"][path]["post"]
-        assert set(operation["responses"]) == {"200", "400", "401", "413", "415", "500"}
+        assert set(operation["responses"]) == {"200", "400", "401", "411", "413", "415", "429", "500"}
         assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("WebhookEnvelope")
 
 
