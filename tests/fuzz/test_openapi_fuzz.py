@@ -59,7 +59,7 @@ def _as_schemathesis_response(case, raw: bytes, response) -> schemathesis.Respon
 def test_the_schema_documents_both_webhook_endpoints(client):
     schema = json.loads(client.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}).content)
 
-    assert set(schema["paths"]) == set(PATHS)
+    assert set(PATHS) <= set(schema["paths"])
     for path in PATHS:
         operation = schema["paths"][path]["post"]
         assert set(operation["responses"]) == {"200", "400", "401", "411", "413", "415", "429", "500"}
