@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Mapping
@@ -118,9 +120,12 @@ def _embedded_postgres():
 class ThrowawayPostgres:
     """A private PostgreSQL server: ``start()``, ``stop(mode)``, ``restart()``, ``url(database)``, ``dsn(database)``."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.data_dir = workdir / "pgdata"
-        self.log_path = workdir / "postgres.log"
+    def __init__(self) -> None:
+        # Not under pytest's temporary root: another pytest session starting on this machine
+        # resets that root to mode 0700, and the server's account could no longer reach its data.
+        self.workdir = Path(tempfile.mkdtemp(prefix="blinno-postgres-"))
+        self.data_dir = self.workdir / "pgdata"
+        self.log_path = self.workdir / "postgres.log"
         self.port = free_port()
         self._prepared = False
 
@@ -200,9 +205,12 @@ class ThrowawayPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def close(self) -> None:
-        """Stop the server if it runs (a test may have stopped it already)."""
-        if (self.data_dir / "postmaster.pid").exists():
-            self.stop(mode="fast")
+        """Stop the server if it runs (a test may have stopped it already) and remove its files."""
+        try:
+            if (self.data_dir / "postmaster.pid").exists():
+                self.stop(mode="fast")
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 class Gunicorn:

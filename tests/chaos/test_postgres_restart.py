@@ -43,9 +43,9 @@ def _environment(database_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def database(tmp_path_factory):
+def database():
     """A private PostgreSQL with a migrated database holding PAYMENTS pending payments."""
-    server = ThrowawayPostgres(tmp_path_factory.mktemp("postgres")).start()
+    server = ThrowawayPostgres().start()
     try:
         server.create_database("blinno_chaos")
         seeded = subprocess.run(
