@@ -232,6 +232,7 @@ CELERY_BEAT_SCHEDULE = {
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
+    "storefront-events-sweep": {"task": "notifications.tasks.storefront_events_sweep", "schedule": 60.0},
     "api-idempotency-prune": {"task": "api.tasks.idempotency_records_prune", "schedule": crontab(minute=17)},
     "webhook-bodies-prune": {"task": "clickpesa.tasks.webhook_bodies_prune", "schedule": crontab(hour=2, minute=15)},
 }
@@ -304,6 +305,12 @@ API_IDEMPOTENCY_KEEP_HOURS = env.int("API_IDEMPOTENCY_KEEP_HOURS", default=48)
 API_IDEMPOTENCY_WAIT_SECONDS = env.float("API_IDEMPOTENCY_WAIT_SECONDS", default=10.0)
 # A claim older than this belongs to a request that died; another request may take the key over.
 API_IDEMPOTENCY_LEASE_SECONDS = env.int("API_IDEMPOTENCY_LEASE_SECONDS", default=120)
+
+# Events to the storefront (notifications.storefront): where they are POSTed (empty: none are
+# written), the whsec_ secret that signs them (Standard Webhooks), attempts before one is DEAD.
+STOREFRONT_WEBHOOK_URL = env.str("STOREFRONT_WEBHOOK_URL", default="")
+STOREFRONT_WEBHOOK_SECRET = env.str("STOREFRONT_WEBHOOK_SECRET", default="")
+STOREFRONT_WEBHOOK_MAX_ATTEMPTS = env.int("STOREFRONT_WEBHOOK_MAX_ATTEMPTS", default=10)
 
 SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
 

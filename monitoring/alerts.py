@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
 from core.money import format_money
-from notifications.models import Notification
+from notifications.models import Notification, StorefrontEvent
 from notifications.services import notify_staff
 from revenue.models import Payout
 
@@ -42,6 +42,7 @@ class AlertReport:
     failure_rate: float | None
     failure_rate_alerted: bool
     stuck_payouts: int
+    dead_storefront_events: int = 0
 
 
 def window_start(now: datetime, length: timedelta) -> datetime:
@@ -59,7 +60,31 @@ def alerts_check(*, now: datetime | None = None) -> AlertReport:
         failure_rate=rate,
         failure_rate_alerted=rate_alerted,
         stuck_payouts=stuck_payouts_check(now=now),
+        dead_storefront_events=dead_storefront_events_check(now=now),
     )
+
+
+def dead_storefront_events_check(*, now: datetime) -> int:
+    """Tell Support about each storefront event given up in the last :data:`DEAD_LOOKBACK` (once each)."""
+    dead = list(
+        StorefrontEvent.objects.filter(status=StorefrontEvent.Status.DEAD, created_at__gte=now - DEAD_LOOKBACK)
+        .only("pk", "type", "message_id", "attempts", "last_error")
+        .order_by("created_at")[:100]
+    )
+    for event in dead:
+        notify_staff(
+            kind=Notification.Kind.STAFF_ALERT,
+            # The attempt count in the key: a replayed event that dies again is announced again.
+            dedupe_key=f"storefront-event:{event.pk}:dead:{event.attempts}",
+            group="Support",
+            context={
+                "title": f"Storefront event {event.type} ({event.message_id}) undelivered "
+                f"after {event.attempts} attempts",
+                "detail": f"Last error: {event.last_error.splitlines()[0] if event.last_error else 'none'}. "
+                "Once the storefront answers again, replay the event from the admin.",
+            },
+        )
+    return len(dead)
 
 
 def dead_events_check(*, now: datetime) -> int:

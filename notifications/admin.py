@@ -6,12 +6,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from core.admin_base import ReadOnlyAdmin, apply_each, tell
+from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, apply_each, tell
 from core.admin_filters import DateRangeFilter
 from core.errors import BlinnoError
 
-from .models import Notification
+from .models import Notification, StorefrontDelivery, StorefrontEvent
 from .services import notification_resend
+from .storefront import storefront_event_replay
 
 
 def _resend(notification: Notification) -> None:
@@ -42,3 +43,43 @@ class NotificationAdmin(ReadOnlyAdmin):
             reasons={"not_failed": "not failed"},
         )
         tell(self, request, report, "notification", "queued for resending")
+
+
+def _replay(event: StorefrontEvent) -> None:
+    if not storefront_event_replay(event):
+        raise BlinnoError(f"Event {event.message_id} is {event.status}; it is on its way already.", code="in_flight")
+
+
+class StorefrontDeliveryInline(ReadOnlyTabularInline):
+    model = StorefrontDelivery
+    fields = ("attempted_at", "status_code", "duration_ms", "error")
+    ordering = ("-id",)
+    show_change_link = False
+
+
+@admin.register(StorefrontEvent)
+class StorefrontEventAdmin(ReadOnlyAdmin):
+    """Events sent to the storefront, every attempt, and "replay" for Support."""
+
+    list_display = ("id", "created_at", "type", "message_id", "status", "attempts", "next_attempt_at", "delivered_at")
+    list_filter = ("status", "type", ("created_at", DateRangeFilter))
+    search_fields = ("message_id", "dedupe_key")
+    ordering = ("-created_at", "-id")
+    readonly_fields = [f.name for f in StorefrontEvent._meta.fields]
+    inlines = [StorefrontDeliveryInline]
+    actions = ["replay"]
+
+    def has_replay_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("notifications.replay_storefrontevent")
+
+    @admin.action(description="Send selected events again (dead or delivered)", permissions=["replay"])
+    def replay(self, request: HttpRequest, queryset: QuerySet[StorefrontEvent]) -> None:
+        report = apply_each(
+            self,
+            request,
+            queryset.order_by("id"),
+            _replay,
+            log_message=lambda event, _: "Queued for sending again",
+            reasons={"in_flight": "still on its way"},
+        )
+        tell(self, request, report, "event", "queued for sending again")

@@ -7,6 +7,7 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Notifications"
 
     def ready(self) -> None:
-        from .checks import check_email_delivery
+        from .checks import check_email_delivery, check_storefront_webhook
 
         checks.register(check_email_delivery, deploy=True)
+        checks.register(check_storefront_webhook)

@@ -67,3 +67,63 @@ class Notification(models.Model):
     def __str__(self) -> str:
         to = self.email or (str(self.recipient) if self.recipient_id else "staff")
         return f"{self.get_kind_display()} to {to} · {self.status}"
+
+
+class StorefrontEvent(models.Model):
+    """An event for the storefront, written with the change it reports, POSTed signed (Standard Webhooks).
+
+    Its status changes only in notifications.storefront.
+    """
+
+    class Type(models.TextChoices):
+        ORDER_PAID = "order.paid"
+        ORDER_PAYMENT_FAILED = "order.payment_failed"
+        ORDER_HELD_FOR_REVIEW = "order.held_for_review"
+        PAYOUT_PROCESSING = "payout.processing", "payout.processing (on its way)"
+        PAYOUT_PAID = "payout.paid"
+        PAYOUT_RETURNED = "payout.returned"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        SENDING = "SENDING"
+        DELIVERED = "DELIVERED"
+        DEAD = "DEAD"
+
+    message_id = models.CharField(max_length=40, unique=True, help_text="webhook-id: the same on every attempt")
+    dedupe_key = models.CharField(max_length=200)  # unique: see Meta
+    type = models.CharField(max_length=40, choices=Type.choices)
+    payload = models.JSONField(help_text="The body sent, as JSON")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["-created_at"], name="storefront_event_newest"),
+        ]
+        constraints = [models.UniqueConstraint(fields=["dedupe_key"], name="one_storefront_event_per_key")]
+        permissions = [("replay_storefrontevent", "Can send storefront events again")]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.message_id} · {self.status}"
+
+
+class StorefrontDelivery(models.Model):
+    """One attempt to deliver a storefront event: what the storefront answered, or why nothing came."""
+
+    event = models.ForeignKey(StorefrontEvent, on_delete=models.CASCADE, related_name="deliveries")
+    attempted_at = models.DateTimeField(auto_now_add=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "storefront deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.event.message_id} → {self.status_code or self.error[:40]}"

@@ -6,7 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
-from . import delivery
+from . import delivery, outbound
 
 logger = logging.getLogger(__name__)
 
@@ -78,4 +78,33 @@ def notifications_enqueue(notification_ids: list[int]) -> None:
                 len(notification_ids) - start,
                 exc_info=True,
             )
+            return
+
+
+@shared_task(bind=True, acks_late=True, max_retries=None)
+def storefront_event_deliver(self: Task, event_id: int) -> bool:
+    """POST one storefront event; after a failure, run again when its backoff says (the row counts attempts)."""
+    try:
+        return outbound.storefront_event_deliver(event_id)
+    except outbound.StorefrontRetry as exc:
+        if self.request.is_eager:
+            return False  # in-process: the sweeper sends it when due
+        raise self.retry(exc=exc, countdown=exc.retry_in) from exc
+
+
+@shared_task
+def storefront_events_sweep() -> int:
+    """Enqueue storefront events that are due or were left by a dead worker; run by Celery beat."""
+    due = outbound.storefront_events_sweep()
+    storefront_events_enqueue(due)
+    return len(due)
+
+
+def storefront_events_enqueue(event_ids: list[int]) -> None:
+    """One task per event; never raises (with the broker down the sweeper sends them later)."""
+    for event_id in event_ids:
+        try:
+            storefront_event_deliver.delay(event_id)
+        except Exception:
+            logger.warning("broker unavailable: storefront event %s not enqueued; the sweeper will send it", event_id)
             return

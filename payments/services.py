@@ -33,8 +33,9 @@ from core.notes import append_note
 from core.references import new_reference
 from core.results import Result
 from core.users import User
-from notifications.models import Notification
+from notifications.models import Notification, StorefrontEvent
 from notifications.services import Message, notify, notify_many, notify_staff
+from notifications.storefront import storefront_event
 from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
 from revenue.models import LedgerAccount, PlatformFee
 from revenue.postings import post_capture
@@ -393,6 +394,7 @@ def _needs_review(payment: Payment, *, note: str, title: str, event: WebhookEven
         dedupe_key=f"payment:{payment.pk}:review:{event.pk if event else 'direct'}",
         context={"title": f"{title}: payment {payment.reference}", "detail": note},
     )
+    _tell_storefront(StorefrontEvent.Type.ORDER_HELD_FOR_REVIEW, payment, reason=title)
     return Result.done(f"needs review: {note}")
 
 
@@ -476,7 +478,34 @@ def _received(
         earnings_kind=LedgerAccount.Kind.CREATOR_PENDING if hold_until else LedgerAccount.Kind.CREATOR_AVAILABLE,
     )
     _notify_capture(payment, order, fees, hold_until)
+    _tell_storefront(StorefrontEvent.Type.ORDER_PAID, payment)
     return Result.done("payment captured")
+
+
+def _tell_storefront(event_type: str, payment: Payment, **extra: object) -> None:
+    """Write the storefront's event about this payment's order, in this transaction (notifications.storefront)."""
+    order = payment.order
+    storefront_event(
+        event_type,
+        {
+            "order": {
+                "id": order.pk,
+                "status": order.status.lower(),
+                "buyer": order.buyer.external_id,
+                "currency": order.currency,
+                "total": order.total,
+            },
+            "payment": {
+                "reference": payment.reference,
+                "method": payment.method.lower(),
+                "status": payment.status.lower(),
+                "amount": payment.amount,
+                "channel": payment.channel,
+            },
+            **extra,
+        },
+        dedupe_key=f"payment:{payment.pk}:{event_type}",
+    )
 
 
 def _move_lines(order: Order, now: datetime, *, booking: tuple[str, str], subscription: tuple[str, str]) -> None:
@@ -569,6 +598,8 @@ def _failed(payment: Payment, *, reason: str, gateway_id: str, channel: str, eve
         _move_lines(order, now, booking=(PENDING_BOOKING, CANCELLED_BOOKING), subscription=(PENDING_SUB, CANCELLED_SUB))
     if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
         return Result.done(f"payment failed; order already {order.get_status_display().lower()}")
+    if order.status == Order.Status.PAYMENT_FAILED:
+        _tell_storefront(StorefrontEvent.Type.ORDER_PAYMENT_FAILED, payment, reason=reason)
     buyer = order.buyer
     notify(
         kind=Notification.Kind.PAYMENT_FAILED,

@@ -21,8 +21,9 @@ from core.money import format_money
 from core.notes import append_note
 from core.results import Result
 from core.users import User
-from notifications.models import Notification
+from notifications.models import Notification, StorefrontEvent
 from notifications.services import Message, notify_many, notify_staff, staff_messages
+from notifications.storefront import storefront_event
 
 from .fees import fees_follow_payout
 from .models import Payout, PayoutStatusChange
@@ -180,7 +181,33 @@ def _transition(
         note=(reason or "")[:500],
     )
     notify_many(messages)
+    _tell_storefront(payout, reason=reason)
     return Result.done(f"{current} -> {target}")
+
+
+def _tell_storefront(payout: Payout, *, reason: str) -> None:
+    """Write the storefront's event about the payout's new status: on its way, paid, or returned."""
+    if payout.status == Payout.Status.PROCESSING:
+        event_type = StorefrontEvent.Type.PAYOUT_PROCESSING
+    elif payout.status == Payout.Status.PAID:
+        event_type = StorefrontEvent.Type.PAYOUT_PAID
+    else:
+        event_type = StorefrontEvent.Type.PAYOUT_RETURNED
+    storefront_event(
+        event_type,
+        {
+            "payout": {
+                "reference": payout.reference,
+                "creator": payout.creator.external_id,
+                "status": payout.status.lower(),
+                "amount": payout.amount,
+                "currency": payout.currency,
+                "destination": payout.destination_label,
+            },
+            "reason": reason if event_type == StorefrontEvent.Type.PAYOUT_RETURNED else "",
+        },
+        dedupe_key=f"payout:{payout.pk}:{payout.status}",
+    )
 
 
 @transaction.atomic

@@ -217,4 +217,5 @@ def test_the_check_is_a_task_celery_beat_runs_every_few_minutes(settings, suppor
         "failure_rate": None,
         "failure_rate_alerted": False,
         "stuck_payouts": 0,
+        "dead_storefront_events": 0,
     }
