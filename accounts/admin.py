@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from core.admin_base import apply_each, tell
 from core.money import format_money
-from revenue.services import payout_request
+from revenue.services import creator_balance, payout_request
 
 from .models import User
 
@@ -17,10 +17,10 @@ class BlinnoUserAdmin(UserAdmin):
     list_display = ("username", "name", "email", "phone_number", "is_creator", "is_staff")
     list_filter = ("is_creator", "is_staff", "groups", "language")
     search_fields = ("username", "first_name", "last_name", "email", "phone_number", "external_id")
-    readonly_fields = ("external_id",)
+    readonly_fields = ("external_id", "creator_money")
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
-        ("Blinno", {"fields": ("external_id", "phone_number", "language", "is_creator")}),
+        ("Blinno", {"fields": ("external_id", "phone_number", "language", "is_creator", "creator_money")}),
     )
     actions = ["request_payouts"]
 
@@ -64,3 +64,15 @@ class BlinnoUserAdmin(UserAdmin):
     @admin.display(description="name", ordering="last_name")
     def name(self, user: User) -> str:
         return user.get_full_name() or "—"
+
+    @admin.display(description="Creator's money (TZS)")
+    def creator_money(self, user: User) -> str:
+        """Balances as the ledger holds them, with what the creator owes Blinno from reversed sales."""
+        if not user.pk or not user.is_creator:
+            return "—"
+        b = creator_balance(user)
+        owes = f" · owes Blinno {format_money(b.receivable, b.currency)}" if b.receivable else ""
+        return (
+            f"available {format_money(b.available, b.currency)} · pending {format_money(b.pending, b.currency)} · "
+            f"in flight {format_money(b.in_flight, b.currency)}{owes}"
+        )

@@ -5,6 +5,9 @@ row is matched by `orderReference` (and, for deposits, ClickPesa's id) and compa
 amount, currency and status; our completed payments, paid payouts and deposits of the
 period that the statement lacks are recorded too. Every import is kept with its lines.
 
+Payments the statement shows reversed or refunded ("Reversed Payment", "Refunded Payment", with
+ClickPesa's charges as "Fee - Reversed Payment") are given back in our books too, once.
+
 Outcomes: MATCHED; AMOUNT_DIFFERS (amount, currency or direction); STATUS_DIFFERS (both
 sides know it, but ours is not in a state that moved this money); MISSING_OURS (ClickPesa
 moved money we have no record of, or recorded it twice); MISSING_THEIRS (ours, not in the
@@ -28,7 +31,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from clickpesa.client import ClickPesaClient
-from clickpesa.polling import PollSummary
+from clickpesa.models import WebhookEvent
+from clickpesa.payloads import PAYMENT_REVERSED, parse_payment
+from clickpesa.polling import PollSummary, ingest_answer
 from core.errors import BlinnoError
 from core.money import fits_money_column, format_money
 from core.users import User
@@ -48,6 +53,9 @@ ERRORS_SHOWN = 10
 _DATE_FORMATS = ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y")
 # Payouts whose money left ClickPesa's balance at some point (a return comes on top of the debit).
 _PAYOUT_DEBITED = (Payout.Status.PAID, Payout.Status.REFUNDED, Payout.Status.REVERSED)
+# Payments whose money reached ClickPesa's balance (a reversal comes on top of the credit).
+_PAYMENT_CREDITED = (Payment.Status.COMPLETED, Payment.Status.REFUNDED, Payment.Status.REVERSED)
+_PAYMENT_RETURNED = {"reversedpayment": "REVERSED", "refundedpayment": "REFUNDED"}
 
 
 class StatementError(BlinnoError):
@@ -189,6 +197,14 @@ class _Matcher:
         self.deposits = {d.reference: d for d in Deposit.objects.filter(Q(reference__in=refs) | Q(gateway_id__in=ids))}
         self.deposits.update({d.gateway_id: d for d in self.deposits.values() if d.gateway_id})
         self.seen: Counter[tuple[str, str]] = Counter()
+        # ClickPesa's charges for reversing a payment, by reference ("Fee - Reversed Payment" rows).
+        self.charges: dict[str, Decimal] = {
+            r.order_reference: r.amount
+            for r in records
+            if _kind(r.type).startswith("fee") and _kind(r.type)[3:] in _PAYMENT_RETURNED
+        }
+        # Payments the statement shows given back that our books still hold as completed.
+        self.returned: list[tuple[StatementLine, Payment, str]] = []
 
     def line(self, record: StatementRecord) -> StatementLine:
         line = StatementLine(
@@ -212,6 +228,10 @@ class _Matcher:
             )
         if kind == "payment":
             return self._payment(line, record)
+        if kind in _PAYMENT_RETURNED:
+            return self._payment_returned(line, record, _PAYMENT_RETURNED[kind])
+        if kind.startswith("fee") and kind[3:] in _PAYMENT_RETURNED:
+            return self._reversal_charges(line, record)
         if kind in ("payout", "feepayout", "reversedpayout", "refundedpayout"):
             return self._payout(line, record, kind)
         if kind == "deposit":
@@ -242,9 +262,35 @@ class _Matcher:
         differs = self._money_differs(record, payment.amount, payment.currency, "credit")
         if differs:
             return self._verdict(line, Outcome.AMOUNT_DIFFERS, differs)
-        if payment.status != Payment.Status.COMPLETED:
+        if payment.status not in _PAYMENT_CREDITED:
             return self._verdict(line, Outcome.STATUS_DIFFERS, f"our payment is {payment.get_status_display()}")
         return self._verdict(line, Outcome.MATCHED, "")
+
+    def _payment_returned(self, line: StatementLine, record: StatementRecord, status: str) -> StatementLine:
+        """A payment ClickPesa gave back: matched when ours is given back too; when ours is still
+        completed, the reversal is applied after the import (:func:`_apply_returns`)."""
+        payment = self.payments.get(record.order_reference)
+        if payment is None:
+            return self._verdict(line, Outcome.MISSING_OURS, "no payment with this reference")
+        line.payment, line.our_amount = payment, payment.amount
+        differs = self._money_differs(record, payment.amount, payment.currency, "debit")
+        if differs:
+            return self._verdict(line, Outcome.AMOUNT_DIFFERS, differs)
+        if payment.status in (Payment.Status.REVERSED, Payment.Status.REFUNDED):
+            return self._verdict(line, Outcome.MATCHED, "")
+        if payment.status == Payment.Status.COMPLETED:
+            self.returned.append((line, payment, status))
+        return self._verdict(line, Outcome.STATUS_DIFFERS, f"our payment is {payment.get_status_display()}")
+
+    def _reversal_charges(self, line: StatementLine, record: StatementRecord) -> StatementLine:
+        payment = self.payments.get(record.order_reference)
+        if payment is None:
+            return self._verdict(line, Outcome.MISSING_OURS, "no payment with this reference")
+        line.payment, line.our_amount = payment, payment.reversal_charges
+        if payment.reversal_charges is None and not any(p.pk == payment.pk for _, p, _ in self.returned):
+            return self._verdict(line, Outcome.AMOUNT_DIFFERS, "no ClickPesa charges recorded on our payment")
+        differs = self._money_differs(record, payment.reversal_charges or record.amount, payment.currency, "debit")
+        return self._verdict(line, Outcome.AMOUNT_DIFFERS if differs else Outcome.MATCHED, differs)
 
     def _payout(self, line: StatementLine, record: StatementRecord, kind: str) -> StatementLine:
         payout = self.payouts.get(record.order_reference)
@@ -284,7 +330,7 @@ class _Matcher:
         in_statement = {key for (_, key) in self.seen}
         lines = []
         payments = Payment.objects.filter(
-            status=Payment.Status.COMPLETED,
+            status__in=_PAYMENT_CREDITED,
             currency=self.currency,
             completed_at__date__gte=period_start,
             completed_at__date__lte=period_end,
@@ -352,7 +398,6 @@ def _period(records: Iterable[StatementRecord]) -> tuple[date, date]:
     return min(days), max(days)
 
 
-@transaction.atomic
 def statement_import(
     *,
     records: Sequence[StatementRecord],
@@ -366,8 +411,62 @@ def statement_import(
     """Match a statement's rows and keep the import with one line per row, plus our unmatched records.
 
     The period (local dates, inclusive) defaults to the first and last date in the rows; it
-    bounds the search for our records that the statement lacks.
+    bounds the search for our records that the statement lacks. Payments the statement shows
+    reversed or refunded that our books still hold as completed are then given back, each
+    through the payment handler as the poller would (so a reversal seen by both is applied once).
     """
+    statement, matcher = _import(
+        records=records,
+        source=source,
+        currency=currency,
+        by=by,
+        period_start=period_start,
+        period_end=period_end,
+        filename=filename,
+    )
+    _apply_returns(matcher, by=by)
+    return statement
+
+
+def _apply_returns(matcher: _Matcher, *, by: User) -> None:
+    """Apply each reversal the statement showed (stored as a ``PAYMENT REVERSED`` event) and say so on its line."""
+    for line, payment, status in matcher.returned:
+        charges = matcher.charges.get(payment.reference)
+        fields: dict[str, object] = {
+            "orderReference": payment.reference,
+            "status": status,
+            "collectedAmount": str(payment.amount),
+            "collectedCurrency": payment.currency,
+            "message": f"{line.line_type} in ClickPesa's statement (row {line.gateway_id or line.row_number})",
+            **({"charges": str(charges)} if charges else {}),
+        }
+        result = ingest_answer(
+            "payment",
+            event_name=PAYMENT_REVERSED,
+            data=parse_payment(fields),
+            fields=fields,
+            gateway_status=status,
+            endpoint=WebhookEvent.Endpoint.PAYMENTS,
+            by=by,
+        )
+        payment.refresh_from_db(fields=["status"])
+        if payment.status == status:
+            StatementLine.objects.filter(pk=line.pk).update(
+                outcome=Outcome.MATCHED, detail=f"reversal applied from this statement: {result.detail}"[:500]
+            )
+
+
+@transaction.atomic
+def _import(
+    *,
+    records: Sequence[StatementRecord],
+    source: str,
+    currency: str,
+    by: User,
+    period_start: date | None,
+    period_end: date | None,
+    filename: str,
+) -> tuple[StatementImport, _Matcher]:
     _check_amounts(records)
     if period_start is None or period_end is None:
         first, last = _period(records)
@@ -389,7 +488,7 @@ def statement_import(
     for line in lines:
         line.statement = statement
     StatementLine.objects.bulk_create(lines, batch_size=1000)
-    return statement
+    return statement, matcher
 
 
 def statement_import_csv(

@@ -229,6 +229,7 @@ CELERY_BEAT_SCHEDULE = {
     "earnings-release": {"task": "revenue.tasks.earnings_release_due", "schedule": crontab(minute=5)},
     "payouts-submit-sweep": {"task": "revenue.tasks.payouts_submit_sweep", "schedule": 60.0},
     "payments-poll": {"task": "payments.tasks.payments_poll", "schedule": 300.0},
+    "payments-recheck": {"task": "payments.tasks.payments_recheck", "schedule": 60.0},
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
@@ -257,6 +258,15 @@ CLICKPESA_WEBHOOK_REFUSALS_RATE = env.str("CLICKPESA_WEBHOOK_REFUSALS_RATE", def
 CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS = env.int("CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS", default=30)
 CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES", default=15)
 CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES", default=30)
+# Completed payments are asked about again (did ClickPesa reverse or refund them?) at these ages,
+# in hours, a decaying schedule; the last one ends the window (14 days by default).
+CLICKPESA_RECHECK_SCHEDULE_HOURS = env.list(
+    "CLICKPESA_RECHECK_SCHEDULE_HOURS", cast=float, default=[1, 6, 24, 72, 168, 336]
+)
+# ClickPesa allows this many requests a minute per address, every endpoint together.
+CLICKPESA_REQUESTS_PER_MINUTE = env.int("CLICKPESA_REQUESTS_PER_MINUTE", default=120)
+# Re-checks use only what is left of a minute's requests above this many (kept for payments and payouts).
+CLICKPESA_RECHECK_RESERVE_PER_MINUTE = env.int("CLICKPESA_RECHECK_RESERVE_PER_MINUTE", default=60)
 # ClickPesa's tokens live one hour; reuse one for a little less so none expires in flight.
 CLICKPESA_TOKEN_CACHE_SECONDS = env.int("CLICKPESA_TOKEN_CACHE_SECONDS", default=3300)
 # The local fake ClickPesa (`manage.py clickpesa_simulator`) refuses to start with DEBUG off unless this is on.
@@ -276,6 +286,20 @@ PROCESSING_FEE_RATE = Decimal("0.025")
 PROCESSING_FEE_FIXED = {"TZS": Decimal("750.00"), "USD": Decimal("0.30")}
 PAYOUT_MINIMUM = {"TZS": Decimal("5000.00"), "USD": Decimal("5.00")}
 EARNINGS_HOLD_DAYS = env.int("EARNINGS_HOLD_DAYS", default=0)
+# Four eyes (revenue.approvals): above these amounts a payout or an adjustment waits for a second
+# person; no adjustment may exceed ADJUSTMENT_MAXIMUM. Per currency; TZS and USD.
+PAYOUT_APPROVAL_THRESHOLD = {
+    "TZS": Decimal(env.str("PAYOUT_APPROVAL_THRESHOLD_TZS", default="5000000")),
+    "USD": Decimal(env.str("PAYOUT_APPROVAL_THRESHOLD_USD", default="2000")),
+}
+ADJUSTMENT_APPROVAL_THRESHOLD = {
+    "TZS": Decimal(env.str("ADJUSTMENT_APPROVAL_THRESHOLD_TZS", default="100000")),
+    "USD": Decimal(env.str("ADJUSTMENT_APPROVAL_THRESHOLD_USD", default="40")),
+}
+ADJUSTMENT_MAXIMUM = {
+    "TZS": Decimal(env.str("ADJUSTMENT_MAXIMUM_TZS", default="10000000")),
+    "USD": Decimal(env.str("ADJUSTMENT_MAXIMUM_USD", default="4000")),
+}
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 
 # Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone,

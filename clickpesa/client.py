@@ -294,6 +294,29 @@ def _error_for(response: requests.Response) -> ClickPesaError:
 # ---- the client ------------------------------------------------------------------------
 
 
+def _minute_key() -> str:
+    return f"clickpesa:requests:{int(time.time() // 60)}"
+
+
+def _count_request() -> None:
+    """Count a request against this minute's shared allowance (every process, through the cache)."""
+    key = _minute_key()
+    cache.add(key, 0, timeout=120)
+    try:
+        cache.incr(key)
+    except ValueError:  # the entry expired between add and incr: this request starts a new count
+        cache.add(key, 1, timeout=120)
+
+
+def requests_this_minute() -> int:
+    """Requests every process of this service has sent ClickPesa in the current clock minute.
+
+    ClickPesa allows ``CLICKPESA_REQUESTS_PER_MINUTE`` (120) per address for all endpoints
+    together; work that can wait (the reversal re-checks) reads this to leave the rest room.
+    """
+    return int(cache.get(_minute_key()) or 0)
+
+
 class ClickPesaClient:
     """ClickPesa's API at ``settings.CLICKPESA_BASE_URL``, with the configured credentials.
 
@@ -384,6 +407,7 @@ class ClickPesaClient:
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
+        _count_request()
         try:
             return self._session.request(
                 method,

@@ -28,6 +28,9 @@ from .jsonwire import canonical_json
 
 PAYMENT_RECEIVED = "PAYMENT RECEIVED"
 PAYMENT_FAILED = "PAYMENT FAILED"
+# ClickPesa sends no webhook when a payment comes back; a query's (or a statement's) REFUNDED or
+# REVERSED answer is stored and applied under this name of ours (docs/clickpesa.md).
+PAYMENT_REVERSED = "PAYMENT REVERSED"
 PAYOUT_INITIATED = "PAYOUT INITIATED"
 PAYOUT_REFUNDED = "PAYOUT REFUNDED"
 PAYOUT_REVERSED = "PAYOUT REVERSED"
@@ -361,6 +364,7 @@ class PaymentData:
     customer_phone: str | None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    charges: Decimal | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -376,10 +380,13 @@ def parse_payment(data: Mapping[str, Any]) -> PaymentData:
     customerEmail, customerPhoneNumber}`` over ``customer{name, email, phone}`` (a query's
     ``paymentPhoneNumber`` last). The amount is ``None`` when absent (``PAYMENT FAILED``
     carries none); the currency is upper-cased. ``raw_status`` is the status as sent (``""``
-    when absent) and ``status`` its normalised form. Raises :class:`PayloadError` for a
-    missing ``orderReference`` or an invalid amount.
+    when absent) and ``status`` its normalised form. A reversal's ``message`` may sit in
+    ``reverse`` or ``refund``; ``charges`` is what ClickPesa kept for reversing "with charges"
+    (``reverse.charges``, else ``reverse.fee``, else ``charges``; zero or absent otherwise).
+    Raises :class:`PayloadError` for a missing ``orderReference`` or an invalid amount or charge.
     """
     customer = _mapping(data.get("customer"))
+    returned = _mapping(data.get("reverse")) or _mapping(data.get("refund"))
     raw_status = _text(data.get("status")) or ""
     return PaymentData(
         order_reference=_order_reference(data),
@@ -390,13 +397,15 @@ def parse_payment(data: Mapping[str, Any]) -> PaymentData:
         amount=_optional_money(data, "collectedAmount", "amount"),
         currency=_currency(data, "collectedCurrency", "currency"),
         channel=_text(data.get("channel")),
-        message=_text(data.get("message")),
+        message=_text(data.get("message")) or _text(returned.get("message")),
         customer_name=_text(_first(customer, "customerName", "name")[1]),
         customer_email=_text(_first(customer, "customerEmail", "email")[1]),
         customer_phone=_text(_first(customer, "customerPhoneNumber", "phone")[1])
         or _text(data.get("paymentPhoneNumber")),
         created_at=_timestamp(data.get("createdAt")),
         updated_at=_timestamp(data.get("updatedAt")),
+        charges=_optional_money(returned, "charges", "fee", allow_zero=True)
+        or _optional_money(data, "charges", allow_zero=True),
         raw=dict(data),
     )
 

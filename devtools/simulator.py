@@ -202,10 +202,14 @@ class SimPayment:
     message: str
     created_at: datetime
     updated_at: datetime
+    # Set when the payment was given back to the buyer (reverse_payment): message, reversedAt, charges.
+    returned: dict[str, Any] | None = None
 
     def as_json(self, client_id: str) -> dict[str, Any]:
         """The payment as the status query shows it."""
+        returned = {"reverse": self.returned} if self.returned else {}
         return {
+            **returned,
             "id": self.id,
             "status": self.status,
             "paymentReference": self.payment_reference,
@@ -526,6 +530,24 @@ class ClickPesaSimulator:
             raise ValueError(f"a planned outcome is one of {', '.join(_PAYOUT_STEPS)}")
         with self._lock:
             self._plans[reference] = outcome
+
+    def reverse_payment(
+        self, reference: str, *, refunded: bool = False, charges: Decimal = Decimal(0), message: str = "Reversed"
+    ) -> None:
+        """Give a collected payment back to the buyer, as ClickPesa's dashboard does ("reverse", "reverse
+        with charges", or REFUNDED before settlement): no webhook, only the query and the statement show it."""
+        with self._lock:
+            payment = self._payments[reference]
+            now = datetime.now(UTC)
+            kind = "Refunded Payment" if refunded else "Reversed Payment"
+            payment.status = "REFUNDED" if refunded else "REVERSED"
+            payment.updated_at = now
+            payment.returned = {"message": message, "reversedAt": _iso(now), "reversedWithCharges": bool(charges)}
+            if charges:
+                payment.returned["charges"] = _money(charges)
+            self._move(payment.currency, Decimal(payment.amount), "Debit", kind, reference)
+            if charges:
+                self._move(payment.currency, charges, "Debit", f"Fee - {kind}", reference)
 
     def fail_next(
         self,

@@ -19,6 +19,8 @@ class Notification(models.Model):
         PAYOUT_SENT = "PAYOUT_SENT", "Payout on its way"
         PAYOUT_PAID = "PAYOUT_PAID", "Payout paid"
         PAYOUT_RETURNED = "PAYOUT_RETURNED", "Payout returned"
+        PAYMENT_REVERSED = "PAYMENT_REVERSED", "Payment returned (to buyer)"
+        SALE_REVERSED = "SALE_REVERSED", "Sale reversed (to creator)"
         FINANCE_ALERT = "FINANCE_ALERT", "Finance alert"
         STAFF_ALERT = "STAFF_ALERT", "Staff alert"
 

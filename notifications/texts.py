@@ -70,6 +70,20 @@ TEXTS: dict[str, tuple[StrPromise, StrPromise]] = {
             "%(reason)s. The money is back in your available balance.\n\nBlinno"
         ),
     ),
+    Kind.PAYMENT_REVERSED: (
+        gettext_lazy("Your payment for order #%(order)s was returned to you"),
+        gettext_lazy(
+            "Hello %(name)s,\n\nClickPesa returned your payment of %(total)s for order #%(order)s "
+            "(reference %(reference)s) to you. The order is cancelled.\n\nBlinno"
+        ),
+    ),
+    Kind.SALE_REVERSED: (
+        gettext_lazy("A payment for order #%(order)s was reversed"),
+        gettext_lazy(
+            "Hello %(name)s,\n\nThe buyer's payment for order #%(order)s was returned to them by "
+            "ClickPesa, so your earnings of %(amount)s from it are taken back. %(owed)s\n\nBlinno"
+        ),
+    ),
     Kind.FINANCE_ALERT: (
         gettext_lazy("[Blinno finance] %(title)s"),
         gettext_lazy("%(title)s\n\n%(detail)s"),
@@ -157,6 +171,13 @@ def render(kind: str, context: Mapping[str, object]) -> tuple[str, str]:
         values["reason"] = buyer_reason(values.get("gateway_message", ""))
     if kind == Kind.PAYOUT_RETURNED:
         values["reason"] = payout_reason(values.get("reason", ""))
+    if kind == Kind.SALE_REVERSED:
+        owed = values.get("owed", "")
+        values["owed"] = (
+            _("You had already been paid part of it: %(owed)s will be taken from your next earnings.") % {"owed": owed}
+            if owed
+            else _("It came out of your balance.")
+        )
     if kind == Kind.SALE:
         held_until = values.get("held_until")
         values["where"] = (

@@ -54,6 +54,7 @@ class Order(models.Model):
         PAID = "PAID"
         PAYMENT_FAILED = "PAYMENT_FAILED", "Payment failed"
         CANCELLED = "CANCELLED"
+        REFUNDED = "REFUNDED"
 
     # target -> the statuses it may be reached from.
     TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -61,6 +62,7 @@ class Order(models.Model):
         Status.PAID: (Status.PENDING,),
         Status.PAYMENT_FAILED: (Status.PENDING,),
         Status.CANCELLED: (Status.PENDING, Status.PAYMENT_FAILED),
+        Status.REFUNDED: (Status.PAID,),  # ClickPesa gave the buyer their money back
     }
 
     buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
@@ -114,11 +116,15 @@ class Payment(models.Model):
         COMPLETED = "COMPLETED"
         FAILED = "FAILED"
         NEEDS_REVIEW = "NEEDS_REVIEW", "Needs review"
+        REFUNDED = "REFUNDED"  # returned to the buyer by ClickPesa before settlement
+        REVERSED = "REVERSED"  # returned to the buyer by ClickPesa after settlement
 
     # target -> the statuses it may be reached from (docs/architecture.md).
     TRANSITIONS: dict[str, tuple[str, ...]] = {
         Status.COMPLETED: (Status.PENDING,),
         Status.FAILED: (Status.PENDING,),
+        Status.REFUNDED: (Status.COMPLETED,),
+        Status.REVERSED: (Status.COMPLETED,),
         # A late or conflicting report parks the payment for finance, whatever it was.
         Status.NEEDS_REVIEW: (Status.PENDING, Status.COMPLETED, Status.FAILED),
     }
@@ -148,9 +154,22 @@ class Payment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    reversed_at = models.DateTimeField(null=True, blank=True, help_text="When ClickPesa's reversal was applied")
+    reversal_charges = money_field(null=True, blank=True, help_text="ClickPesa's charges on a reversal")
+    next_recheck_at = models.DateTimeField(
+        null=True, blank=True, help_text="When ClickPesa is next asked whether this completed payment came back"
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            # The reversal poller's queue: completed payments still inside the re-check window.
+            models.Index(
+                fields=["next_recheck_at"],
+                condition=models.Q(next_recheck_at__isnull=False),
+                name="payment_recheck_due",
+            ),
+        ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive")]
 
     def __str__(self) -> str:

@@ -17,9 +17,16 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from clickpesa.client import ClickPesaClient, ClickPesaError, session
+from clickpesa.client import ClickPesaClient, ClickPesaError, requests_this_minute, session
 from clickpesa.models import WebhookEvent
-from clickpesa.payloads import PAYMENT_FAILED, PAYMENT_RECEIVED, GatewayStatus, PaymentData, parse_payment
+from clickpesa.payloads import (
+    PAYMENT_FAILED,
+    PAYMENT_RECEIVED,
+    PAYMENT_REVERSED,
+    GatewayStatus,
+    PaymentData,
+    parse_payment,
+)
 from clickpesa.polling import PollResult, PollSummary, ingest_answer, latest, poll_overdue
 from core.users import User
 
@@ -56,7 +63,20 @@ PAYMENT_FAILED_FIELDS: tuple[str, ...] = (
     "createdAt",
     "updatedAt",
 )
+# A reversal is passed on with what it says about itself (message, when, charges).
+PAYMENT_REVERSED_FIELDS: tuple[str, ...] = (*PAYMENT_RECEIVED_FIELDS, "reverse", "refund", "charges")
 PAYMENT_SUCCESS = (GatewayStatus.SUCCESS, GatewayStatus.SETTLED)
+PAYMENT_RETURNED = (GatewayStatus.REFUNDED, GatewayStatus.REVERSED)
+
+
+def recheck_next(completed_at: datetime, *, after: datetime) -> datetime | None:
+    """The first moment of ``CLICKPESA_RECHECK_SCHEDULE_HOURS`` (ages of a completed payment) later
+    than ``after``; ``None`` once the window has closed."""
+    for hours in sorted(settings.CLICKPESA_RECHECK_SCHEDULE_HOURS):
+        due = completed_at + timedelta(hours=hours)
+        if due > after:
+            return due
+    return None
 
 
 def poll_payment(payment: Payment, *, by: User | None = None, client: ClickPesaClient | None = None) -> PollResult:
@@ -70,8 +90,12 @@ def poll_payment(payment: Payment, *, by: User | None = None, client: ClickPesaC
         logger.warning("poll payment %s failed: %s: %s", reference, exc.code, exc)
         return PollResult("payment", reference, "", f"query failed: {exc}", error=f"{exc.code}: {exc}")
 
-    # Money collected is what matters most; otherwise the latest word.
-    answer = next((a for a in answers if a.status in PAYMENT_SUCCESS), None) or latest(answers)
+    # Money given back matters most, then money collected; otherwise the latest word.
+    answer = (
+        next((a for a in answers if a.status in PAYMENT_RETURNED), None)
+        or next((a for a in answers if a.status in PAYMENT_SUCCESS), None)
+        or latest(answers)
+    )
     if answer is None:
         payment.refresh_from_db(fields=["status", "push_sent_at", "last_error"])
         if payment.status == Payment.Status.PENDING and payment.push_sent_at is None and payment.last_error:
@@ -81,6 +105,8 @@ def poll_payment(payment: Payment, *, by: User | None = None, client: ClickPesaC
         return PollResult("payment", reference, "", "ClickPesa has no record of this payment")
     if answer.status in PAYMENT_SUCCESS:
         event_name, names = PAYMENT_RECEIVED, PAYMENT_RECEIVED_FIELDS
+    elif answer.status in PAYMENT_RETURNED:
+        event_name, names = PAYMENT_REVERSED, PAYMENT_REVERSED_FIELDS
     elif answer.status == GatewayStatus.FAILED:
         event_name, names = PAYMENT_FAILED, PAYMENT_FAILED_FIELDS
     else:
@@ -119,6 +145,35 @@ def poll_payments_due(*, limit: int = 200, client: ClickPesaClient | None = None
         limit=limit,
         client=client,
     )
+
+
+def recheck_completed_due(*, limit: int = 200, client: ClickPesaClient | None = None) -> PollSummary:
+    """Ask ClickPesa whether completed payments came back (REFUNDED, REVERSED), as each one's re-check falls due.
+
+    Each completed payment is asked about at the ages of ``CLICKPESA_RECHECK_SCHEDULE_HOURS``
+    (``next_recheck_at``), oldest due first, each claimed with a compare-and-set that moves it
+    to its next age, so two runs never ask twice. The re-checks can wait, so they use only
+    what is left of this minute's shared allowance (``CLICKPESA_REQUESTS_PER_MINUTE``) above
+    ``CLICKPESA_RECHECK_RESERVE_PER_MINUTE``: payments and payouts in flight keep the rest,
+    and what is left over waits for the next run. A payment that came back is applied by the
+    payment handler (``PAYMENT REVERSED``) and re-checked no more.
+    """
+    now = timezone.now()
+    room = settings.CLICKPESA_REQUESTS_PER_MINUTE - settings.CLICKPESA_RECHECK_RESERVE_PER_MINUTE
+    summary = PollSummary()
+    due = Payment.objects.filter(status=Payment.Status.COMPLETED, next_recheck_at__lte=now).order_by("next_recheck_at")
+    with session(client) as api:
+        for payment in due[:limit]:
+            if requests_this_minute() >= room:
+                break
+            assert payment.completed_at is not None  # a completed payment has its moment
+            claimed = Payment.objects.filter(pk=payment.pk, next_recheck_at=payment.next_recheck_at).update(
+                next_recheck_at=recheck_next(payment.completed_at, after=now)
+            )
+            if claimed:
+                summary.results.append(poll_payment(payment, client=api))
+    summary.log("recheck completed payments")
+    return summary
 
 
 def poll_payments_since(since: datetime, *, client: ClickPesaClient) -> PollSummary:

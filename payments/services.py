@@ -34,14 +34,14 @@ from core.references import new_reference
 from core.results import Result
 from core.users import User
 from notifications.models import Notification, StorefrontEvent
-from notifications.services import Message, notify, notify_many, notify_staff
+from notifications.services import Message, notify, notify_many, notify_staff, staff_messages
 from notifications.storefront import storefront_event
 from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
-from revenue.models import LedgerAccount, PlatformFee
-from revenue.postings import post_capture
+from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
+from revenue.postings import post_capture, post_reversal
 
 from .models import Booking, Order, OrderLine, Payment, Subscription
-from .polling import poll_payment
+from .polling import poll_payment, recheck_next
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,11 @@ SUCCESS_STATUSES = frozenset({GatewayStatus.SUCCESS, GatewayStatus.SETTLED})
 IN_PROGRESS_STATUSES = frozenset(
     {GatewayStatus.PENDING, GatewayStatus.PROCESSING, GatewayStatus.ON_HOLD, GatewayStatus.AUTHORIZED}
 )
+# ClickPesa gave a collected payment back to the buyer: before settlement (REFUNDED) or after.
+RETURNED_TO_PAYMENT: dict[str, str] = {
+    GatewayStatus.REFUNDED: Payment.Status.REFUNDED,
+    GatewayStatus.REVERSED: Payment.Status.REVERSED,
+}
 
 
 PENDING_BOOKING, CANCELLED_BOOKING = Booking.Status.PENDING, Booking.Status.CANCELLED
@@ -300,7 +305,8 @@ def payment_event_apply(data: PaymentData, *, event: WebhookEvent) -> Result:
 
     The payment is read once, locked with its order. Unknown reference: not found (another
     ClickPesa product's payment, or one not yet stored; a redelivery tries again).
-    ``PAYMENT FAILED`` or status FAILED: handler 2. SUCCESS/SETTLED: handler 1. In-progress
+    ``PAYMENT FAILED`` or status FAILED: handler 2. SUCCESS/SETTLED: handler 1. REFUNDED or
+    REVERSED (a query's or a statement's answer): :func:`payment_mark_reversed`. In-progress
     statuses change nothing; an unknown status is ignored with the word kept in the detail.
     """
     payment = _lock(Payment.objects.filter(reference=data.order_reference))
@@ -322,6 +328,15 @@ def payment_event_apply(data: PaymentData, *, event: WebhookEvent) -> Result:
             gateway_id=data.gateway_id or "",
             gateway_reference=data.payment_reference or "",
             channel=data.channel or "",
+            event=event,
+        )
+    if data.status in RETURNED_TO_PAYMENT:
+        return _reversed(
+            payment,
+            status=data.status,
+            amount=data.amount,
+            charges=data.charges or Decimal(0),
+            reason=data.message or "",
             event=event,
         )
     if data.status in IN_PROGRESS_STATUSES:
@@ -384,6 +399,157 @@ def payment_mark_failed(
     locked = _lock(Payment.objects.filter(pk=payment.pk))
     assert locked is not None
     return _failed(locked, reason=reason, gateway_id=gateway_id, channel=channel, event=event)
+
+
+@transaction.atomic(savepoint=False)  # as payment_mark_received
+def payment_mark_reversed(
+    payment: Payment,
+    *,
+    status: str,
+    amount: Decimal | None = None,
+    charges: Decimal = Decimal(0),
+    reason: str = "",
+    event: WebhookEvent | None = None,
+) -> Result:
+    """Apply "ClickPesa gave the payment back to the buyer" (``REFUNDED`` or ``REVERSED``), once.
+
+    On a COMPLETED payment: payment REFUNDED/REVERSED, order REFUNDED, fee rows REFUNDED,
+    bookings and subscriptions CANCELLED, one PAYMENT_REVERSAL ledger transaction (a creator
+    whose balance no longer covers their share owes the rest: revenue.postings.post_reversal),
+    and the buyer, each creator and finance told. A repeat (the poller and the statement both
+    see it) changes nothing. A reversal of a payment we never captured, or of another amount,
+    moves no money: NEEDS_REVIEW, finance told.
+    """
+    locked = _lock(Payment.objects.filter(pk=payment.pk))
+    assert locked is not None
+    return _reversed(locked, status=status, amount=amount, charges=charges, reason=reason, event=event)
+
+
+def _reversed(
+    payment: Payment,
+    *,
+    status: str,
+    amount: Decimal | None,
+    charges: Decimal,
+    reason: str,
+    event: WebhookEvent | None,
+) -> Result:
+    target = RETURNED_TO_PAYMENT[status]
+    word = target.lower()
+    if payment.status in RETURNED_TO_PAYMENT.values():
+        return Result.unchanged(f"payment already {payment.status.lower()}")
+    if payment.status == Payment.Status.NEEDS_REVIEW:
+        return Result.unchanged(f"payment already needs review; ClickPesa now says {status}")
+    if payment.status != Payment.Status.COMPLETED:
+        return _needs_review(
+            payment,
+            note=f"ClickPesa says {status} for a payment we never captured ({payment.get_status_display()}); "
+            "nothing moved.",
+            title=f"Payment {word} before capture",
+            event=event,
+        )
+    if amount is not None and amount != payment.amount:
+        return _needs_review(
+            payment,
+            note=f"ClickPesa says {status} for {format_money(amount, payment.currency)}; we captured "
+            f"{format_money(payment.amount, payment.currency)}. Nothing moved.",
+            title=f"Payment {word} for another amount",
+            event=event,
+        )
+
+    order = payment.order
+    now = timezone.now()
+    why = reason.strip()[:200] or "no reason given"
+    payment_transition(
+        payment,
+        target,
+        now=now,
+        reversed_at=now,
+        reversal_charges=charges or None,
+        next_recheck_at=None,
+        notes=append_note(payment.notes, f"{target} by ClickPesa: {why}"),
+    )
+    order_transition(order, Order.Status.REFUNDED, now=now)
+    fees = list(PlatformFee.objects.filter(order_id=order.pk).select_related("creator"))
+    # The creators' accounts are locked (receivable first) before their fee rows are touched, as a
+    # payout request does: the other order could deadlock with a request attaching those rows.
+    txn = post_reversal(
+        payment_id=payment.pk,
+        reference=payment.reference,
+        order_id=order.pk,
+        currency=payment.currency,
+        total=payment.amount,
+        processing_fee=order.processing_fee,
+        fees=fees,
+        charges=charges,
+        why=f"{word} by ClickPesa: {why}",
+    )
+    fees_refund(order.pk, now=now)
+    _move_lines(
+        order,
+        now,
+        booking=(Booking.Status.CONFIRMED, CANCELLED_BOOKING),
+        subscription=(Subscription.Status.ACTIVE, CANCELLED_SUB),
+    )
+    _notify_reversal(payment, order, fees, txn, charges=charges, why=why)
+    return Result.done(f"payment {word}: capture undone")
+
+
+def _notify_reversal(
+    payment: Payment, order: Order, fees: list[PlatformFee], txn: LedgerTransaction, *, charges: Decimal, why: str
+) -> None:
+    """The buyer, each creator (with what they now owe, if anything) and finance, in one outbox write."""
+    cur = payment.currency
+    owed = dict(
+        txn.entries.filter(account__kind=LedgerAccount.Kind.CREATOR_RECEIVABLE).values_list(
+            "account__creator_id", "amount"
+        )
+    )
+    shares: dict[int, list[PlatformFee]] = defaultdict(list)
+    for fee in fees:
+        shares[fee.creator_id].append(fee)
+    buyer = order.buyer
+    messages = [
+        Message(
+            Notification.Kind.PAYMENT_REVERSED,
+            f"payment:{payment.pk}:reversed",
+            {
+                "name": buyer.get_short_name() or buyer.username,
+                "order": order.pk,
+                "total": format_money(payment.amount, cur),
+                "reference": payment.reference,
+            },
+            recipient=buyer,
+        )
+    ]
+    for creator_id, rows in shares.items():
+        creator = rows[0].creator
+        messages.append(
+            Message(
+                Notification.Kind.SALE_REVERSED,
+                f"payment:{payment.pk}:sale-reversed:{creator_id}",
+                {
+                    "name": creator.get_short_name() or creator.username,
+                    "order": order.pk,
+                    "amount": format_money(sum((f.creator_amount for f in rows), Decimal(0)), cur),
+                    "owed": format_money(owed[creator_id], cur) if creator_id in owed else "",
+                },
+                recipient=creator,
+            )
+        )
+    owing = ", ".join(f"creator #{c} owes {format_money(a, cur)}" for c, a in sorted(owed.items()))
+    messages += staff_messages(
+        kind=Notification.Kind.FINANCE_ALERT,
+        dedupe_key=f"payment:{payment.pk}:reversed-alert",
+        context={
+            "title": f"Payment {payment.reference} {payment.status.lower()} by ClickPesa",
+            "detail": f"{format_money(payment.amount, cur)} for order #{order.pk} went back to the buyer ({why})."
+            + (f" ClickPesa kept {format_money(charges, cur)} in charges." if charges else "")
+            + (f" Receivables opened: {owing}." if owing else " Every creator's share came out of their balance."),
+        },
+        group="Finance",
+    )
+    notify_many(messages)
 
 
 def _needs_review(payment: Payment, *, note: str, title: str, event: WebhookEvent | None) -> Result:
@@ -452,6 +618,7 @@ def _received(
         Payment.Status.COMPLETED,
         now=now,
         completed_at=now,
+        next_recheck_at=recheck_next(now, after=now),
         gateway_id=gateway_id[:64],
         gateway_reference=gateway_reference[:64],
         channel=channel[:40],

@@ -1,4 +1,5 @@
-"""ClickPesa payment webhooks: ``PAYMENT RECEIVED`` and ``PAYMENT FAILED`` (handlers 1 and 2).
+"""ClickPesa payment webhooks: ``PAYMENT RECEIVED`` and ``PAYMENT FAILED`` (handlers 1 and 2), and our own
+``PAYMENT REVERSED`` (a query's or statement's answer that the payment came back).
 
 :func:`register` (called from ``PaymentsConfig.ready``) gives them to the inbox. The handler
 runs inside the inbox's transaction with the event row locked; payments.services locks the
@@ -9,7 +10,15 @@ from __future__ import annotations
 
 from clickpesa import registry
 from clickpesa.models import WebhookEvent
-from clickpesa.payloads import PAYMENT_FAILED, PAYMENT_RECEIVED, Envelope, PayloadError, PaymentData, parse_payment
+from clickpesa.payloads import (
+    PAYMENT_FAILED,
+    PAYMENT_RECEIVED,
+    PAYMENT_REVERSED,
+    Envelope,
+    PayloadError,
+    PaymentData,
+    parse_payment,
+)
 from core.results import Result
 
 from .models import Payment
@@ -42,5 +51,5 @@ def _find_payment(reference: str) -> Payment | None:
 
 def register() -> None:
     """Give the payment events to the inbox, and tell it how to find a payment by reference."""
-    registry.register([PAYMENT_RECEIVED, PAYMENT_FAILED], payment_event, parse=parse_payment_event)
+    registry.register([PAYMENT_RECEIVED, PAYMENT_FAILED, PAYMENT_REVERSED], payment_event, parse=parse_payment_event)
     registry.register_subject(_find_payment)

@@ -6,6 +6,7 @@ class RevenueConfig(AppConfig):
     verbose_name = "Revenue"
 
     def ready(self) -> None:
-        from . import webhooks
+        from . import services, webhooks
 
         webhooks.register()
+        services.register_approvals()

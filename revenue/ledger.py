@@ -208,6 +208,19 @@ def account_book(
     return AccountBook(found)
 
 
+def lock_receivables(book: AccountBook, creator_ids: Iterable[int]) -> dict[int, Decimal]:
+    """Lock the creators' receivable rows (id order) and return what each owes, read under the lock.
+
+    A receivable is each creator's first lock: every path that reads one to decide a posting
+    (capture, release, reversal, payout request) takes it before any other account of the
+    creator, so two of them never wait on each other in opposite orders. Reading under the lock
+    is what recovers a debt exactly once when earnings arrive concurrently.
+    """
+    accounts = {book.creator(c, Kind.CREATOR_RECEIVABLE).pk: c for c in creator_ids}
+    rows = LedgerAccount.objects.select_for_update().filter(pk__in=accounts).order_by("pk").values_list("pk", "balance")
+    return {accounts[pk]: balance for pk, balance in rows}
+
+
 def account_balance(account: LedgerAccount) -> Decimal:
     """The balance on the account's normal side: the cache, or the sum of entries when uncached."""
     if account.caches_balance:

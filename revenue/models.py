@@ -84,8 +84,9 @@ class PlatformFee(models.Model):
         )
 
 
-# Accounts that record what Blinno owes one creator; they may never go below zero.
-CREATOR_ACCOUNT_KINDS = ("CREATOR_PENDING", "CREATOR_AVAILABLE", "CREATOR_PAYOUT_IN_FLIGHT")
+# Accounts of one creator: what Blinno owes them, and what they owe Blinno (the receivable).
+# None may go below zero.
+CREATOR_ACCOUNT_KINDS = ("CREATOR_PENDING", "CREATOR_AVAILABLE", "CREATOR_PAYOUT_IN_FLIGHT", "CREATOR_RECEIVABLE")
 
 
 class LedgerAccount(models.Model):
@@ -106,9 +107,18 @@ class LedgerAccount(models.Model):
         PAYOUT_FEES = "PAYOUT_FEES", "ClickPesa payout fees (expense)"
         MERCHANT_FUNDING = "MERCHANT_FUNDING", "Merchant top-ups (equity)"
         SUSPENSE = "SUSPENSE", "Suspense (unattributed)"
+        CREATOR_RECEIVABLE = "CREATOR_RECEIVABLE", "Creator receivable (owed to Blinno)"
+        REFUNDS_IN_FLIGHT = "REFUNDS_IN_FLIGHT", "Refunds to buyers in flight"
+        GATEWAY_CHARGES = "GATEWAY_CHARGES", "ClickPesa reversal charges (expense)"
 
-    CREATOR_KINDS = (Kind.CREATOR_PENDING, Kind.CREATOR_AVAILABLE, Kind.CREATOR_PAYOUT_IN_FLIGHT)
-    DEBIT_NORMAL_KINDS = (Kind.GATEWAY_CASH, Kind.PAYOUT_FEES)
+    CREATOR_KINDS = (
+        Kind.CREATOR_PENDING,
+        Kind.CREATOR_AVAILABLE,
+        Kind.CREATOR_PAYOUT_IN_FLIGHT,
+        Kind.CREATOR_RECEIVABLE,
+    )
+    # Debit-normal: assets (cash, what creators owe) and expenses; everything else reads on the credit side.
+    DEBIT_NORMAL_KINDS = (Kind.GATEWAY_CASH, Kind.PAYOUT_FEES, Kind.CREATOR_RECEIVABLE, Kind.GATEWAY_CHARGES)
     UNCACHED_KINDS = (Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES)
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
@@ -163,6 +173,8 @@ class LedgerTransaction(models.Model):
         PAYOUT_RETURN = "PAYOUT_RETURN", "Payout return"
         DEPOSIT = "DEPOSIT", "Deposit"
         ADJUSTMENT = "ADJUSTMENT", "Adjustment"
+        PAYMENT_REVERSAL = "PAYMENT_REVERSAL", "Payment reversal"
+        RECEIVABLE_RECOVERY = "RECEIVABLE_RECOVERY", "Receivable recovery"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=120)  # unique: see Meta
@@ -425,3 +437,60 @@ class LedgerAuditRun(models.Model):
     def __str__(self) -> str:
         verdict = "clean" if self.ok else f"{len(self.differences)} difference(s)"
         return f"Ledger audit {self.ran_at:%Y-%m-%d %H:%M} · {verdict}"
+
+
+class Approval(models.Model):
+    """Four eyes: what one person asked for and another decided, before money moves.
+
+    Kinds: a refund to a buyer, an adjustment above ``ADJUSTMENT_APPROVAL_THRESHOLD`` or touching
+    gateway cash, receivables or refunds in flight, a payout above ``PAYOUT_APPROVAL_THRESHOLD``.
+    The subject is named by ``subject_type`` and ``subject_id`` (a refund lives in payments, above
+    this app); an adjustment has no row before it is posted, so its accounts are in ``payload``.
+    The database refuses a decision by the person who asked (CHECK).
+    """
+
+    class Kind(models.TextChoices):
+        REFUND = "REFUND", "Refund to a buyer"
+        ADJUSTMENT = "ADJUSTMENT", "Ledger adjustment"
+        PAYOUT = "PAYOUT", "Payout"
+
+    class Decision(models.TextChoices):
+        PENDING = "PENDING", "Waiting"
+        APPROVED = "APPROVED", "Approved"
+        REJECTED = "REJECTED", "Rejected"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    subject_type = models.CharField(max_length=40, blank=True, help_text="app_label.model of the subject")
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    amount = money_field()
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    payload = models.JSONField(default=dict, blank=True, help_text="What is to be done, when no row says it")
+    summary = models.CharField(max_length=300, help_text="What is asked, in one line")
+    reason = models.CharField(max_length=500, help_text="Why it was asked")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decision = models.CharField(max_length=8, choices=Decision.choices, default=Decision.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField(max_length=500, blank=True, help_text="What the decision did")
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [
+            models.Index(fields=["decision", "requested_at"]),
+            models.Index(fields=["subject_type", "subject_id"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True) | ~models.Q(decided_by=models.F("requested_by")),
+                name="approval_four_eyes",
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="approval_amount_positive"),
+        ]
+        permissions = [("decide_approval", "Can approve or reject what another person asked for")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} · {format_money(self.amount, self.currency)} · {self.decision}"

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
+from django.conf import settings
+
+from core.money import format_money
 from core.users import User
 
-from .ledger import LedgerError, account_book, credit, debit, ledger_post
+from .ledger import AccountBook, LedgerError, Posting, account_book, credit, debit, ledger_post, lock_receivables
 from .models import Deposit, LedgerAccount, LedgerTransaction, Payout, PlatformFee
 
 Kind = LedgerAccount.Kind
@@ -33,7 +36,12 @@ def post_capture(
     earnings_kind: str,
 ) -> None:
     """Payment received: Dr gateway cash the total; Cr each creator's earnings (pending or
-    available), the platform fees and the buyer's processing fee. Key ``payment:<id>:capture``."""
+    available), the platform fees and the buyer's processing fee. Key ``payment:<id>:capture``.
+
+    Earnings credited as available first pay back what the creator owes Blinno (a
+    ``RECEIVABLE_RECOVERY`` per creator, in the same transaction, so no payout can reserve them
+    first); held earnings do so when they are released (:func:`post_release`).
+    """
     earnings: dict[int, Decimal] = defaultdict(Decimal)
     platform_fees = Decimal(0)
     for fee in fees:
@@ -42,27 +50,185 @@ def post_capture(
     book = account_book(
         currency,
         creator_ids=earnings,
-        creator_kinds=[earnings_kind],
+        creator_kinds=[earnings_kind, Kind.CREATOR_RECEIVABLE],
         platform_kinds=[Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES],
     )
+    owed = _owed(book, earnings) if earnings_kind == Kind.CREATOR_AVAILABLE else {}
+    ledger_post(
+        kind=TxnKind.PAYMENT_CAPTURE,
+        idempotency_key=f"payment:{payment_id}:capture",
+        postings=capture_postings(
+            book,
+            total=total,
+            processing_fee=processing_fee,
+            platform_fees=platform_fees,
+            earnings=earnings,
+            earnings_kind=earnings_kind,
+        ),
+        memo=f"Payment {reference} for order #{order_id}",
+        payment_id=payment_id,
+    )
+    _recover(book, owed, earnings, payment_id=payment_id, memo=f"from order #{order_id}")
+
+
+def capture_postings(
+    book: AccountBook,
+    *,
+    total: Decimal,
+    processing_fee: Decimal,
+    platform_fees: Decimal,
+    earnings: Mapping[int, Decimal],
+    earnings_kind: str,
+) -> list[Posting]:
+    """The entries of one ``PAYMENT_CAPTURE``: the one place a capture's composition is written."""
     postings = [debit(book.platform(Kind.GATEWAY_CASH), total)]
     postings += [credit(book.creator(c, earnings_kind), a) for c, a in sorted(earnings.items()) if a > 0]
     if platform_fees > 0:
         postings.append(credit(book.platform(Kind.PLATFORM_FEES), platform_fees))
     if processing_fee > 0:
         postings.append(credit(book.platform(Kind.PROCESSING_FEES), processing_fee))
+    return postings
+
+
+def _owed(book: AccountBook, earnings: Mapping[int, Decimal]) -> dict[int, Decimal]:
+    """What the earning creators owe, their receivables locked first; only those the book shows owing.
+
+    The book's balances were read without a lock: a receivable opened since is recovered at the
+    next earnings or, at the latest, by the next payout request (revenue.services).
+    """
+    debtors = [
+        c for c, amount in earnings.items() if amount > 0 and book.creator(c, Kind.CREATOR_RECEIVABLE).balance > 0
+    ]
+    return lock_receivables(book, debtors) if debtors else {}
+
+
+def _recover(
+    book: AccountBook, owed: Mapping[int, Decimal], earnings: Mapping[int, Decimal], *, payment_id: int, memo: str
+) -> None:
+    """Pay back receivables from earnings just made available: one recovery per payment and creator."""
+    for creator_id, debt in sorted(owed.items()):
+        amount = min(debt, earnings[creator_id])
+        if amount > 0:
+            post_recovery(
+                book,
+                creator_id=creator_id,
+                amount=amount,
+                idempotency_key=f"payment:{payment_id}:creator:{creator_id}:recovery",
+                memo=f"Receivable recovered {memo}",
+                payment_id=payment_id,
+            )
+
+
+def post_recovery(
+    book: AccountBook,
+    *,
+    creator_id: int,
+    amount: Decimal,
+    idempotency_key: str,
+    memo: str,
+    payment_id: int | None = None,
+    posted_by: User | None = None,
+) -> None:
+    """A creator pays back what they owe from their available balance: Dr available, Cr receivable.
+
+    The caller holds the receivable's lock and bounds ``amount`` by the debt and the balance.
+    """
     ledger_post(
-        kind=TxnKind.PAYMENT_CAPTURE,
-        idempotency_key=f"payment:{payment_id}:capture",
-        postings=postings,
-        memo=f"Payment {reference} for order #{order_id}",
+        kind=TxnKind.RECEIVABLE_RECOVERY,
+        idempotency_key=idempotency_key,
+        postings=[
+            debit(book.creator(creator_id, Kind.CREATOR_AVAILABLE), amount),
+            credit(book.creator(creator_id, Kind.CREATOR_RECEIVABLE), amount),
+        ],
+        memo=memo,
         payment_id=payment_id,
+        posted_by=posted_by,
     )
 
 
+def post_reversal(
+    *,
+    payment_id: int,
+    reference: str,
+    order_id: int,
+    currency: str,
+    total: Decimal,
+    processing_fee: Decimal,
+    fees: Iterable[PlatformFee],
+    charges: Decimal,
+    why: str,
+) -> LedgerTransaction:
+    """ClickPesa took a captured payment back: undo the capture. Key ``payment:<id>:reversal``.
+
+    Dr each creator's share from where it sits (pending while held, then available), and what
+    their balances no longer cover (already paid out or in flight) to their receivable; Dr the
+    platform and processing fees; Cr gateway cash the total. ClickPesa's charges, when it
+    reversed with charges, are an expense paid from gateway cash. Each creator's receivable is
+    locked first, then their other accounts, so the split is read under the locks.
+    """
+    shares: dict[int, Decimal] = defaultdict(Decimal)
+    held: dict[int, Decimal] = defaultdict(Decimal)
+    platform_fees = Decimal(0)
+    for fee in fees:
+        shares[fee.creator_id] += fee.creator_amount
+        if fee.released_at is None:
+            held[fee.creator_id] += fee.creator_amount
+        platform_fees += fee.platform_fee
+    book = account_book(
+        currency,
+        creator_ids=shares,
+        platform_kinds=[Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES, Kind.GATEWAY_CHARGES],
+    )
+    lock_receivables(book, shares)
+    postings = _take_shares(book, shares, held)
+    cash = book.platform(Kind.GATEWAY_CASH)
+    if platform_fees > 0:
+        postings.append(debit(book.platform(Kind.PLATFORM_FEES), platform_fees))
+    if processing_fee > 0:
+        postings.append(debit(book.platform(Kind.PROCESSING_FEES), processing_fee))
+    postings.append(credit(cash, total))
+    if charges > 0:
+        postings += [debit(book.platform(Kind.GATEWAY_CHARGES), charges), credit(cash, charges)]
+    txn, _ = ledger_post(
+        kind=TxnKind.PAYMENT_REVERSAL,
+        idempotency_key=f"payment:{payment_id}:reversal",
+        postings=postings,
+        memo=f"Payment {reference} for order #{order_id} {why}",
+        payment_id=payment_id,
+    )
+    return txn
+
+
+def _take_shares(book: AccountBook, shares: Mapping[int, Decimal], held: Mapping[int, Decimal]) -> list[Posting]:
+    """Debit each creator's share: from pending (up to what is held there), then available, the rest
+    to their receivable. Their balances are read under row locks (id order; receivables already held)."""
+    kinds = (Kind.CREATOR_PENDING, Kind.CREATOR_AVAILABLE)
+    wanted = [book.creator(c, k).pk for c in shares for k in kinds]
+    balances = dict(
+        LedgerAccount.objects.select_for_update().filter(pk__in=wanted).order_by("pk").values_list("pk", "balance")
+    )
+    postings: list[Posting] = []
+    for creator_id, share in sorted(shares.items()):
+        left = share
+        pending = book.creator(creator_id, Kind.CREATOR_PENDING)
+        available = book.creator(creator_id, Kind.CREATOR_AVAILABLE)
+        for account, cap in ((pending, held.get(creator_id, Decimal(0))), (available, left)):
+            taken = min(left, cap, balances[account.pk])
+            if taken > 0:
+                postings.append(debit(account, taken))
+                left -= taken
+        if left > 0:
+            postings.append(debit(book.creator(creator_id, Kind.CREATOR_RECEIVABLE), left))
+    return postings
+
+
 def post_release(*, payment_id: int, order_id: int, creator_id: int, currency: str, amount: Decimal) -> None:
-    """A hold ended: Dr the creator's pending, Cr their available. Key ``payment:<id>:creator:<id>:release``."""
+    """A hold ended: Dr the creator's pending, Cr their available. Key ``payment:<id>:creator:<id>:release``.
+
+    What the creator owes Blinno is then recovered from it first (see :func:`post_capture`).
+    """
     book = account_book(currency, creator_ids=[creator_id])
+    owed = _owed(book, {creator_id: amount})
     ledger_post(
         kind=TxnKind.EARNINGS_RELEASE,
         idempotency_key=f"payment:{payment_id}:creator:{creator_id}:release",
@@ -73,6 +239,7 @@ def post_release(*, payment_id: int, order_id: int, creator_id: int, currency: s
         memo=f"Hold ended for order #{order_id}",
         payment_id=payment_id,
     )
+    _recover(book, owed, {creator_id: amount}, payment_id=payment_id, memo=f"from order #{order_id}")
 
 
 def post_reserve(payout: Payout, *, requested_by: User | None) -> None:
@@ -175,13 +342,25 @@ def post_adjustment(
     by: User,
     idempotency_key: str | None = None,
 ) -> LedgerTransaction:
-    """A staff correction between two accounts of one currency, with a mandatory reason."""
+    """A staff correction between two accounts of one currency, with a mandatory reason.
+
+    Never touches a creator's payout in flight, and never exceeds ``ADJUSTMENT_MAXIMUM``.
+    """
     if not reason.strip():
         raise LedgerError("A reason is required for a manual adjustment.", code="reason_required")
     if debit_account.currency != credit_account.currency:
         raise LedgerError("Both accounts of an adjustment must be in the same currency.", code="currency_mismatch")
     if debit_account.pk == credit_account.pk:
         raise LedgerError("Debit and credit accounts must differ.", code="same_account")
+    if Kind.CREATOR_PAYOUT_IN_FLIGHT in (debit_account.kind, credit_account.kind):
+        # A payout's money in flight is moved by its payout alone (settle or return), never by hand:
+        # moving it back to available and requesting it again would pay it twice.
+        raise LedgerError("Only the payout machinery moves a payout's money in flight.", code="in_flight_account")
+    maximum = settings.ADJUSTMENT_MAXIMUM.get(debit_account.currency)
+    if maximum is not None and amount > maximum:
+        raise LedgerError(
+            f"An adjustment may not exceed {format_money(maximum, debit_account.currency)}.", code="above_maximum"
+        )
     txn, _ = ledger_post(
         kind=TxnKind.ADJUSTMENT,
         idempotency_key=idempotency_key or f"adjustment:{uuid.uuid4().hex}",

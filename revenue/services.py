@@ -6,6 +6,7 @@ payout's status changes only in revenue.payouts.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -22,11 +23,13 @@ from core.references import new_reference
 from core.results import Result
 from core.users import User
 
-from . import tasks
+from . import approvals, tasks
+from .approvals import approval_request
 from .fees import fees_attach
-from .ledger import account_book
+from .ledger import account_book, lock_receivables
 from .methods import payout_method_add, payout_method_make_default
 from .models import (
+    Approval,
     Deposit,
     LedgerAccount,
     LedgerEntry,
@@ -37,8 +40,8 @@ from .models import (
 )
 from .payouts import PayoutError, payout_apply_gateway_status, payout_transition
 from .polling import poll_payout
-from .postings import post_adjustment, post_deposit, post_reserve
-from .submission import payout_submission_rearm
+from .postings import post_adjustment, post_deposit, post_recovery, post_reserve
+from .submission import payout_release_for_submission, payout_submission_rearm
 
 __all__ = [
     "CreatorBalance",
@@ -66,7 +69,7 @@ Kind = LedgerAccount.Kind
 
 
 def creator_accounts_ensure(creator: User, *, currency: str = Currency.TZS) -> None:
-    """Create the creator's pending, available and in-flight accounts, so a row exists to lock."""
+    """Create the creator's pending, available, in-flight and receivable accounts, so a row exists to lock."""
     account_book(currency, creator_ids=[creator.pk])
 
 
@@ -76,12 +79,14 @@ class CreatorBalance:
     pending: Decimal
     available: Decimal
     in_flight: Decimal
+    receivable: Decimal
     earned: Decimal
     paid_out: Decimal
 
 
 def creator_balance(creator: User, *, currency: str = Currency.TZS) -> CreatorBalance:
-    """A creator's money: held (pending), available to pay out, in flight, and lifetime totals.
+    """A creator's money: held (pending), available to pay out, in flight, what they owe Blinno
+    (receivable, from payments reversed after their share was paid out), and lifetime totals.
 
     `earned` is every capture credited to the creator; `paid_out` the payouts now PAID.
     """
@@ -101,6 +106,7 @@ def creator_balance(creator: User, *, currency: str = Currency.TZS) -> CreatorBa
         pending=balances.get(Kind.CREATOR_PENDING, zero),
         available=balances.get(Kind.CREATOR_AVAILABLE, zero),
         in_flight=balances.get(Kind.CREATOR_PAYOUT_IN_FLIGHT, zero),
+        receivable=balances.get(Kind.CREATOR_RECEIVABLE, zero),
         earned=earned,
         paid_out=paid_out,
     )
@@ -203,8 +209,16 @@ def _reserve(
     retry_of: Payout | None = None,
     note: str = "",
 ) -> Payout:
-    """Create a PENDING payout and move `amount` from available to in flight (caller holds the lock)."""
+    """Create a PENDING payout and move `amount` from available to in flight (caller holds the lock).
+
+    Above ``PAYOUT_APPROVAL_THRESHOLD`` the money is reserved (nobody can request it twice) but
+    nothing is submitted until another person approves it (revenue.approvals); a rejection
+    cancels it and the money goes back.
+    """
+    threshold = settings.PAYOUT_APPROVAL_THRESHOLD.get(currency, amount)
+    held = amount > threshold
     payout = Payout.objects.create(
+        next_submission_at=None if held else timezone.now(),
         creator=creator,
         reference=new_reference("BLNPO"),
         amount=amount,
@@ -225,6 +239,18 @@ def _reserve(
         changed_by=requested_by,
         note=note or f"Requested: {format_money(amount, currency)} to {payout.destination_label}",
     )
+    if held:
+        approval_request(
+            Approval.Kind.PAYOUT,
+            amount=amount,
+            currency=currency,
+            by=requested_by or creator,
+            reason=f"Above the payout approval threshold of {format_money(threshold, currency)}",
+            summary=f"Payout {payout.reference} to {creator} ({payout.destination_label})",
+            subject_type="revenue.payout",
+            subject_id=payout.pk,
+        )
+        return payout
     # Submitted to ClickPesa once the reserve is committed; the sweeper catches a lost task.
     transaction.on_commit(lambda: tasks.payout_submit_enqueue(payout.pk), robust=True)
     return payout
@@ -236,10 +262,25 @@ def _check_method(creator: User, method: PayoutMethod | None) -> None:
 
 
 def _lock_available(creator: User, currency: str) -> LedgerAccount:
-    account_book(currency, creator_ids=[creator.pk])
-    return LedgerAccount.objects.select_for_update().get(
-        creator=creator, kind=Kind.CREATOR_AVAILABLE, currency=currency
-    )
+    """Lock the creator's receivable, then their available balance, and pay the debt back from it first.
+
+    Earnings recover a debt when they arrive (revenue.postings); this catches one opened
+    between a capture's unlocked look and its commit, so a payout never carries money owed.
+    """
+    book = account_book(currency, creator_ids=[creator.pk])
+    owed = lock_receivables(book, [creator.pk]).get(creator.pk, Decimal(0))
+    available = LedgerAccount.objects.select_for_update().get(pk=book.creator(creator.pk, Kind.CREATOR_AVAILABLE).pk)
+    recovered = min(owed, available.balance)
+    if recovered > 0:
+        post_recovery(
+            book,
+            creator_id=creator.pk,
+            amount=recovered,
+            idempotency_key=f"creator:{creator.pk}:recovery:{uuid.uuid4().hex}",
+            memo="Receivable recovered before a payout request",
+        )
+        available.refresh_from_db(fields=["balance"])
+    return available
 
 
 @transaction.atomic
@@ -382,6 +423,17 @@ def deposit_record(
     return Result.done("deposit recorded")
 
 
+# Touching these needs a second person, whatever the amount.
+SENSITIVE_KINDS = (Kind.GATEWAY_CASH, Kind.CREATOR_RECEIVABLE, Kind.REFUNDS_IN_FLIGHT)
+
+
+def adjustment_needs_approval(debit_account: LedgerAccount, credit_account: LedgerAccount, amount: Decimal) -> bool:
+    """Above ``ADJUSTMENT_APPROVAL_THRESHOLD``, or touching gateway cash, a receivable or refunds in flight."""
+    threshold = settings.ADJUSTMENT_APPROVAL_THRESHOLD.get(debit_account.currency, Decimal(0))
+    return amount > threshold or bool({debit_account.kind, credit_account.kind} & set(SENSITIVE_KINDS))
+
+
+@transaction.atomic
 def ledger_adjust(
     *,
     debit_account: LedgerAccount,
@@ -390,16 +442,80 @@ def ledger_adjust(
     reason: str,
     by: User,
     idempotency_key: str | None = None,
-) -> LedgerTransaction:
-    """Post a balanced ADJUSTMENT between two accounts of one currency, with a mandatory reason."""
-    return post_adjustment(
-        debit_account=debit_account,
-        credit_account=credit_account,
+) -> LedgerTransaction | Approval:
+    """A staff correction between two accounts of one currency, with a mandatory reason.
+
+    Posted at once (an ADJUSTMENT) when one person may make it alone; otherwise (see
+    :func:`adjustment_needs_approval`) checked as it would be posted and recorded as an
+    approval request, posted only when another person approves it. Either way never a
+    payout's money in flight and never above ``ADJUSTMENT_MAXIMUM`` (revenue.postings).
+    """
+    if not adjustment_needs_approval(debit_account, credit_account, amount):
+        return post_adjustment(
+            debit_account=debit_account,
+            credit_account=credit_account,
+            amount=amount,
+            reason=reason,
+            by=by,
+            idempotency_key=idempotency_key,
+        )
+    # The same checks the posting makes, now rather than when someone approves it.
+    with transaction.atomic():
+        post_adjustment(debit_account=debit_account, credit_account=credit_account, amount=amount, reason=reason, by=by)
+        transaction.set_rollback(True)
+    return approval_request(
+        Approval.Kind.ADJUSTMENT,
         amount=amount,
-        reason=reason,
+        currency=debit_account.currency,
         by=by,
-        idempotency_key=idempotency_key,
+        reason=reason,
+        summary=f"Dr {debit_account} / Cr {credit_account}",
+        payload={"debit_account": debit_account.pk, "credit_account": credit_account.pk},
     )
+
+
+def _adjustment_approved(approval: Approval, by: User) -> str:
+    txn = post_adjustment(
+        debit_account=LedgerAccount.objects.get(pk=approval.payload["debit_account"]),
+        credit_account=LedgerAccount.objects.get(pk=approval.payload["credit_account"]),
+        amount=approval.amount,
+        reason=f"{approval.reason} (approved by {by})",
+        by=approval.requested_by,
+        idempotency_key=f"approval:{approval.pk}:adjustment",
+    )
+    return f"adjustment #{txn.pk} posted"
+
+
+def _adjustment_rejected(approval: Approval, by: User) -> str:
+    return "nothing posted"
+
+
+def _payout_approved(approval: Approval, by: User) -> str:
+    assert approval.subject_id is not None
+    payout = Payout.objects.select_for_update().get(pk=approval.subject_id)
+    if not payout_release_for_submission(payout):
+        raise PayoutError(f"Payout {payout.reference} is {payout.get_status_display()}; nothing to submit.")
+    transaction.on_commit(lambda: tasks.payout_submit_enqueue(payout.pk), robust=True)
+    return f"payout {payout.reference} released for submission"
+
+
+def _payout_rejected(approval: Approval, by: User) -> str:
+    assert approval.subject_id is not None
+    payout = Payout.objects.get(pk=approval.subject_id)
+    payout_transition(
+        payout,
+        Payout.Status.CANCELLED,
+        source=PayoutStatusChange.Source.ADMIN,
+        reason=f"rejected by {by}: {approval.decision_reason or 'four-eyes approval refused'}",
+        changed_by=by,
+    )
+    return f"payout {payout.reference} cancelled; the money is back in the creator's available balance"
+
+
+def register_approvals() -> None:
+    """What approving and rejecting an adjustment or a payout does (called from RevenueConfig.ready)."""
+    approvals.register(Approval.Kind.ADJUSTMENT, approve=_adjustment_approved, reject=_adjustment_rejected)
+    approvals.register(Approval.Kind.PAYOUT, approve=_payout_approved, reject=_payout_rejected)
 
 
 def payout_requery(payout: Payout, *, by: User | None = None) -> PollResult:

@@ -266,6 +266,22 @@ def payout_submission_rearm(payout: Payout) -> bool:
     """
     now = timezone.now()
     planned = Payout.objects.filter(
-        pk=payout.pk, status=Payout.Status.PENDING, submitted_at__isnull=True, next_submission_at__isnull=True
+        pk=payout.pk,
+        status=Payout.Status.PENDING,
+        submitted_at__isnull=True,
+        next_submission_at__isnull=True,
+        submission_attempts__gt=0,  # never one held for approval, which was never tried
     ).update(next_submission_at=now, updated_at=now)
     return planned == 1
+
+
+def payout_release_for_submission(payout: Payout) -> bool:
+    """Make a payout held for approval (PENDING, never tried, nothing planned) due now; True when released."""
+    now = timezone.now()
+    released = Payout.objects.filter(
+        pk=payout.pk,
+        status=Payout.Status.PENDING,
+        submission_attempts=0,
+        next_submission_at__isnull=True,
+    ).update(next_submission_at=now, updated_at=now)
+    return released == 1

@@ -29,7 +29,7 @@ from core.money import MONEY_DIGITS
 from core.users import User
 
 from ..ledger import LedgerError, account_balance, ledger_audit
-from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry
+from ..models import Approval, LedgerAccount, LedgerAuditRun, LedgerEntry
 from ..reports import trial_balance_as_of, trial_balance_table
 from ..services import ledger_adjust
 from .common import admin_user, table_download
@@ -58,6 +58,7 @@ class _Balances(TypedDict):
     pending: Decimal
     available: Decimal
     in_flight: Decimal
+    receivable: Decimal
 
 
 class _CreatorRow(_Balances):
@@ -86,6 +87,7 @@ def _creator_rows(request: HttpRequest) -> tuple[Paginator[_Balances], Page[_Bal
             pending=Sum("balance", filter=Q(kind=Kind.CREATOR_PENDING), default=Decimal(0)),
             available=Sum("balance", filter=Q(kind=Kind.CREATOR_AVAILABLE), default=Decimal(0)),
             in_flight=Sum("balance", filter=Q(kind=Kind.CREATOR_PAYOUT_IN_FLIGHT), default=Decimal(0)),
+            receivable=Sum("balance", filter=Q(kind=Kind.CREATOR_RECEIVABLE), default=Decimal(0)),
         )
         .order_by("-available", "creator_id", "currency")
     )
@@ -119,7 +121,8 @@ def ledger_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResp
         side = "debit" if account.is_debit_normal else "credit"
         trial[account.currency][side] += account.current_balance
     for total in totals:
-        trial[total["currency"]]["credit"] += total["total"]
+        side = "debit" if total["kind"] in LedgerAccount.DEBIT_NORMAL_KINDS else "credit"
+        trial[total["currency"]][side] += total["total"]
     trial_rows = [
         {"currency": cur, **sides, "balanced": sides["debit"] == sides["credit"]}
         for cur, sides in sorted(trial.items())
@@ -238,7 +241,8 @@ class AdjustmentForm(forms.Form):
 
 
 def adjustment_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> HttpResponse:
-    """Post a balanced ADJUSTMENT between two accounts with a mandatory reason (`ledger_adjust`)."""
+    """Post a balanced ADJUSTMENT between two accounts with a mandatory reason (`ledger_adjust`), or
+    ask for another person's approval when it needs one."""
     _require(request, "revenue.post_adjustment")
     if request.method == "POST":
         form = AdjustmentForm(request.POST, admin_site=model_admin.admin_site)
@@ -257,6 +261,13 @@ def adjustment_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
                 form.add_error(None, exc.message)
             else:
                 summary = f"Dr {data['debit_account']} / Cr {data['credit_account']} {data['amount']}: {data['reason']}"
+                if isinstance(txn, Approval):
+                    model_admin.message_user(
+                        request,
+                        f"Approval #{txn.pk} requested: another person must approve this adjustment: {summary}",
+                        messages.WARNING,
+                    )
+                    return HttpResponseRedirect(reverse("admin:revenue_approval_change", args=[txn.pk]))
                 model_admin.log_addition(request, txn, f"Posted adjustment: {summary}"[:1000])
                 model_admin.message_user(request, f"Adjustment #{txn.pk} posted: {summary}", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:revenue_ledgertransaction_change", args=[txn.pk]))

@@ -151,7 +151,21 @@ def test_a_second_paid_attempt_of_one_order_credits_nothing_and_tells_finance(cl
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("word", ["REFUNDED", "REVERSED", ""])
+@pytest.mark.parametrize("word", ["REFUNDED", "REVERSED"])
+def test_money_given_back_before_we_captured_it_moves_nothing_and_asks_finance(client, word):
+    payment = PaymentFactory()
+
+    response = post_webhook(client, payment_body(payment, status=word))
+
+    assert response.json()["status"] == "processed"
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.NEEDS_REVIEW
+    assert "never captured" in payment.notes
+    assert not LedgerTransaction.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("word", ["CHARGEBACK", ""])
 def test_a_word_that_means_nothing_for_a_payment_is_ignored_with_the_word_kept(client, word):
     payment = PaymentFactory()
 

@@ -57,3 +57,34 @@ class PayoutModel:
             self.returns += 1
         self.status = target
         return "applied"
+
+
+@dataclass
+class CreatorModel:
+    """The payout's creator around it: the sale that funded the payout reversed, new sales, the debt.
+
+    A reversal takes the share from available and the rest becomes what the creator owes
+    (receivable); a new sale pays that back first. ``cash_in`` is what sales net of reversals
+    brought into gateway cash since the start.
+    """
+
+    payout: PayoutModel
+    receivable: Decimal = Decimal(0)
+    reversed: bool = False
+    cash_in: Decimal = Decimal(0)
+
+    def reverse_sale(self, share: Decimal, total: Decimal) -> str:
+        if self.reversed:
+            return "same"
+        taken = min(self.payout.available, share)
+        self.payout.available -= taken
+        self.receivable += share - taken
+        self.cash_in -= total
+        self.reversed = True
+        return "applied"
+
+    def sale(self, share: Decimal, total: Decimal) -> None:
+        recovered = min(self.receivable, share)
+        self.receivable -= recovered
+        self.payout.available += share - recovered
+        self.cash_in += total

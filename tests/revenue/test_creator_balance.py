@@ -50,7 +50,7 @@ def clerk():
 def test_a_user_without_accounts_has_a_zero_balance():
     balance = creator_balance(UserFactory())
     assert balance == CreatorBalance(
-        currency="TZS", pending=ZERO, available=ZERO, in_flight=ZERO, earned=ZERO, paid_out=ZERO
+        currency="TZS", pending=ZERO, available=ZERO, in_flight=ZERO, receivable=ZERO, earned=ZERO, paid_out=ZERO
     )
 
 

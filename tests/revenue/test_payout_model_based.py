@@ -1,4 +1,5 @@
-"""Random sequences of payout events, with duplicates, against a pure model of the payout states."""
+"""Random sequences of payout events, with duplicates, reversals of the sale behind the payout and new
+sales, against a pure model of the payout states and the creator's money."""
 
 from decimal import Decimal
 
@@ -7,16 +8,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.results import Effect
+from payments.models import Payment
+from payments.services import payment_mark_reversed
 from revenue.ledger import account_balance, account_book, ledger_audit
 from revenue.models import LedgerAccount, LedgerTransaction
 from revenue.services import creator_balance, payout_apply_gateway_status
-from tests.factories import PayoutFactory
+from tests.factories import PayoutFactory, earn
 
-from .payout_model import TARGET, PayoutModel
+from .payout_model import TARGET, CreatorModel, PayoutModel
 
 Kind = LedgerAccount.Kind
 FEE = Decimal("1180.00")
-WORDS = sorted(TARGET)
+REVERSE, SALE = "reverse the sale", "new sale"
+WORDS = [*sorted(TARGET), REVERSE, SALE]
+EFFECTS = {"applied": Effect.APPLIED, "same": Effect.UNCHANGED, "stale": Effect.STALE}
 
 
 def gateway_cash() -> Decimal:
@@ -36,24 +41,32 @@ def gateway_cash() -> Decimal:
 )
 def test_random_event_sequences_match_the_model(events):
     payout = PayoutFactory()
-    model = PayoutModel(amount=payout.amount, fee=FEE)
+    sale = Payment.objects.get(order__lines__creator=payout.creator)
+    model = CreatorModel(PayoutModel(amount=payout.amount, fee=FEE))
     cash_start = gateway_cash()
     for word in events:
-        outcome = payout_apply_gateway_status(
-            payout, word, source="webhook", amount=payout.amount + FEE, fee=FEE, reason=f"{word} in test"
-        )
-        expected = model.apply(word)
-        assert {"applied": Effect.APPLIED, "same": Effect.UNCHANGED, "stale": Effect.STALE}[
-            expected
-        ] == outcome.effect, (
-            events,
-            word,
-        )
+        if word == REVERSE:
+            outcome = payment_mark_reversed(sale, status="REVERSED")
+            expected = model.reverse_sale(payout.amount, sale.amount)
+        elif word == SALE:
+            new = earn(payout.creator)
+            model.sale(new.order.fees.get().creator_amount, new.amount)
+            outcome, expected = None, "applied"
+        else:
+            outcome = payout_apply_gateway_status(
+                payout, word, source="webhook", amount=payout.amount + FEE, fee=FEE, reason=f"{word} in test"
+            )
+            expected = model.payout.apply(word)
+        assert outcome is None or EFFECTS[expected] == outcome.effect, (events, word)
         payout.refresh_from_db()
         balance = creator_balance(payout.creator)
-        assert payout.status == model.status
-        assert (balance.available, balance.in_flight) == (model.available, model.in_flight)
-        assert gateway_cash() == cash_start - model.cash_out
+        assert payout.status == model.payout.status
+        assert (balance.available, balance.in_flight, balance.receivable) == (
+            model.payout.available,
+            model.payout.in_flight,
+            model.receivable,
+        ), (events, word)
+        assert gateway_cash() == cash_start - model.payout.cash_out + model.cash_in
         returns = payout.ledger_transactions.filter(kind=LedgerTransaction.Kind.PAYOUT_RETURN).count()
-        assert returns == model.returns <= 1
+        assert returns == model.payout.returns <= 1
         assert ledger_audit(record=False).ok is True
