@@ -1,6 +1,6 @@
 """Every ``/api/v1/`` route: the one place a new endpoint is added."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from . import views
@@ -33,4 +33,6 @@ urlpatterns = [
     # The schema documents these routes only (the gateway's webhooks have their own at /api/schema/).
     path("schema/", SpectacularAPIView.as_view(patterns=[path("api/v1/", include(resources))]), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Last: an address matching none of the above (an id that is not a number, a slash too many).
+    re_path(r"^(?P<path>.*)$", views.not_found),
 ]

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from datetime import datetime, time
 from typing import Any, TypeVar
 
 from django.db.models import Model
+from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
@@ -170,6 +172,10 @@ class PersonView(ApiView):
         ],
     )
     def put(self, request: Request, external_id: str) -> Response:
+        if not re.fullmatch(s.EXTERNAL_ID, external_id):
+            raise ApiError(
+                "A person's id is 1 to 64 letters, digits and . _ : -", code="invalid_field", field="external_id"
+            )
         data = validated(s.PersonIn, request.data)
         try:
             person, created = person_upsert(external_id, PersonFields(**data))
@@ -455,3 +461,8 @@ class PayoutView(ApiView):
     )
     def get(self, request: Request, reference: str) -> Response:
         return Response(s.PayoutOut(_get(Payout, f"No payout {reference!r}.", reference=reference)).data)
+
+
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other address under /api/v1/: a 404 in the API's error shape, not Django's HTML page."""
+    return JsonResponse({"error": {"code": "not_found", "message": "No such endpoint.", "field": None}}, status=404)

@@ -89,3 +89,15 @@ def test_a_form_body_is_a_415(api, people):
     )
     assert response.status_code == 415
     assert error(response)["code"] == "unsupported_media_type"
+
+
+def test_an_address_under_the_api_that_matches_nothing_is_a_json_404(api, people):
+    for path in ("orders/not-a-number", "orders/1/refund-everything", "people/a/b/c"):
+        response = api.get(path)
+        assert response.status_code == 404
+        assert error(response)["code"] == "not_found"
+
+
+def test_a_person_id_too_long_or_odd_is_refused(api):
+    response = api.put("people/" + "x" * 65, {"name": "X"})
+    assert (response.status_code, error(response)["field"]) == (400, "external_id")
