@@ -19,6 +19,10 @@ from django_otp import user_has_device
 
 
 class StaffAdminSite(admin.AdminSite):
+    site_header = "Blinno back-office"
+    site_title = "Blinno back-office"
+    index_title = "Home"
+
     def has_permission(self, request: HttpRequest) -> bool:
         """Active staff, verified by a second factor when settings.ADMIN_REQUIRE_2FA says so."""
         if not super().has_permission(request):

@@ -16,6 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from core.admin_base import ReadOnlyAdmin, money_column
+from core.admin_filters import QueueFilter
 from core.errors import BlinnoError
 from core.money import Currency
 from revenue.admin.common import admin_user
@@ -220,7 +221,7 @@ class StatementLineAdmin(ReadOnlyAdmin):
         "detail",
         "ours",
     )
-    list_filter = ("outcome", "line_type", "statement")
+    list_filter = (QueueFilter, "outcome", "line_type", "statement")
     search_fields = ("order_reference", "gateway_id", "description")
     ordering = ("statement", "row_number", "id")
 

@@ -6,3 +6,10 @@ class BackofficeConfig(AppConfig):
 
     name = "backoffice"
     verbose_name = "Back office"
+
+    def ready(self) -> None:
+        from core import queues
+
+        from .queues import QUEUES
+
+        queues.register(*QUEUES)

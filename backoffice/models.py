@@ -58,11 +58,24 @@ class StatementLine(models.Model):
     deposit = models.ForeignKey("revenue.Deposit", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     outcome = models.CharField(max_length=16, choices=Outcome.choices)
     detail = models.CharField(max_length=500, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When finance settled this line")
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.CharField(max_length=500, blank=True, help_text="How the line was settled, in a sentence")
 
     class Meta:
         db_table = "revenue_statementline"  # created by revenue before this app took it over
         ordering = ["statement", "row_number", "id"]
-        indexes = [models.Index(fields=["statement", "outcome"], name="revenue_sta_stateme_779c21_idx")]
+        indexes = [
+            models.Index(fields=["statement", "outcome"], name="revenue_sta_stateme_779c21_idx"),
+            # Finance's queue: the lines that did not match and nobody settled yet.
+            models.Index(
+                fields=["id"],
+                condition=~models.Q(outcome="MATCHED") & models.Q(resolved_at__isnull=True),
+                name="statement_line_unresolved",
+            ),
+        ]
 
     def __str__(self) -> str:
         where = f"row {self.row_number}" if self.row_number else "our record"

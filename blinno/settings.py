@@ -300,6 +300,8 @@ ADJUSTMENT_MAXIMUM = {
     "TZS": Decimal(env.str("ADJUSTMENT_MAXIMUM_TZS", default="10000000")),
     "USD": Decimal(env.str("ADJUSTMENT_MAXIMUM_USD", default="4000")),
 }
+# The staff home page lists a payout as waiting too long past this many minutes pending or in flight.
+BACKOFFICE_PAYOUT_WAIT_MINUTES = env.int("BACKOFFICE_PAYOUT_WAIT_MINUTES", default=60)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 
 # Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone,

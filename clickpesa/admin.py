@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 
 from core.admin_base import REFUSALS_SHOWN, ReadOnlyAdmin, apply_each, tell
-from core.admin_filters import DateRangeFilter
+from core.admin_filters import DateRangeFilter, QueueFilter
 from core.errors import BlinnoError
 from core.privacy import mask_account_numbers
 
@@ -57,6 +57,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         "duplicate_count",
     )
     list_filter = (
+        QueueFilter,
         "endpoint",
         "event_name",
         "status",

@@ -22,6 +22,8 @@ from django.forms import Media
 from django.http import HttpRequest
 from django.utils import timezone
 
+from core.queues import queue, queues_of
+
 
 def _kept_parameters(changelist: ChangeList, own: Collection[str]) -> list[tuple[str, str]]:
     """The changelist's other GET parameters, as hidden inputs of a filter's form."""
@@ -138,6 +140,24 @@ class ReconciledFilter(IsSetFilter):
     title = "reconciled"
     parameter_name = "reconciled"
     field_name = "reconciled_at"
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """The rows of one work queue (core.queues): where the home page's counts link to."""
+
+    title = "work queue"
+    parameter_name = "queue"
+
+    def lookups(self, request: HttpRequest, model_admin: ModelAdmin[Any]) -> list[tuple[str, str]]:
+        return [(q.key, q.title) for q in queues_of(model_admin.model)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() is None:
+            return queryset
+        chosen = queue(self.value() or "")
+        if chosen is None or chosen.model is not queryset.model:
+            raise IncorrectLookupParameters(f"No work queue {self.value()!r} for this list.")
+        return queryset & chosen.rows()
 
 
 class AutocompleteFilter(admin.FieldListFilter):

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, apply_each, tell
-from core.admin_filters import DateRangeFilter
+from core.admin_filters import DateRangeFilter, QueueFilter
 from core.errors import BlinnoError
 
 from .models import Notification, StorefrontDelivery, StorefrontEvent
@@ -23,7 +23,7 @@ def _resend(notification: Notification) -> None:
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
     list_display = ("id", "created_at", "kind", "recipient", "email", "channel", "language", "status", "attempts")
-    list_filter = ("status", "kind", "channel", "language", ("created_at", DateRangeFilter))
+    list_filter = (QueueFilter, "status", "kind", "channel", "language", ("created_at", DateRangeFilter))
     search_fields = ("email", "subject", "dedupe_key", "recipient__username", "recipient__phone_number")
     list_select_related = ("recipient",)
     ordering = ("-created_at", "-id")

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 
 from clickpesa.admin import requery_each, webhook_events_for
 from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column
-from core.admin_filters import DateRangeFilter
+from core.admin_filters import DateRangeFilter, QueueFilter
 from revenue.admin.common import journal_for
 from revenue.models import PlatformFee
 
@@ -91,6 +91,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "completed_at",
     )
     list_filter = (
+        QueueFilter,
         "status",
         "currency",
         ("created_at", DateRangeFilter),

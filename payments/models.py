@@ -169,6 +169,8 @@ class Payment(models.Model):
                 condition=models.Q(next_recheck_at__isnull=False),
                 name="payment_recheck_due",
             ),
+            # The home page's payment volumes: what was collected, by day, over the last 30 days.
+            models.Index(fields=["status", "completed_at"], name="payment_completed"),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive")]
 

@@ -67,6 +67,8 @@ class PlatformFee(models.Model):
             models.Index(fields=["payout_status", "created_at"]),
             # The back-office lists fee rows newest first, and by date range, over millions of rows.
             models.Index(fields=["-created_at", "-id"], name="fee_newest_first"),
+            # The home page's fee volumes: what was collected, by day, over the last 30 days.
+            models.Index(fields=["collected_at"], condition=models.Q(collected_at__isnull=False), name="fee_collected"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order", "creator", "transaction_type"], name="one_fee_row_per_line_kind"),
@@ -351,6 +353,8 @@ class Payout(models.Model):
             ),
             models.Index(fields=["gateway_id"]),
             models.Index(fields=["status", "next_submission_at"]),
+            # The home page's queue of payouts waiting for a person: a handful among millions.
+            models.Index(fields=["id"], condition=models.Q(needs_review=True), name="payout_needs_review"),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive")]
         permissions = [

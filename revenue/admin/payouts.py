@@ -17,7 +17,13 @@ from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
 from core.admin_base import ReadOnlyAdmin, apply_each, flag_column, money_column, tell
-from core.admin_filters import AutocompleteFilter, DateRangeFilter, ReconciledFilter, autocomplete_filter_media
+from core.admin_filters import (
+    AutocompleteFilter,
+    DateRangeFilter,
+    QueueFilter,
+    ReconciledFilter,
+    autocomplete_filter_media,
+)
 from core.privacy import mask_account_number
 
 from ..models import Payout, PayoutMethod, PayoutStatusChange
@@ -58,6 +64,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         "reconciled",
     )
     list_filter = (
+        QueueFilter,
         "status",
         "method_kind",
         ("created_at", DateRangeFilter),

@@ -102,7 +102,8 @@ def test_payout_pages_cost_the_same_with_10_or_1000_payouts(request, who, page, 
     display_payouts(990, creators, start=10)
     assert Payout.objects.count() == 1000
     assert queries(client, url, params) == few
-    assert few <= 14
+    # The home page counts each of the role's work queues and sums the month's volumes.
+    assert few <= (24 if page == "admin index" else 14)
 
 
 @pytest.mark.django_db
