@@ -14,6 +14,9 @@ class User(AbstractUser):
     is_creator = models.BooleanField(default=False)
     # The storefront's own id for this person (PUT /api/v1/people/{external_id}); staff have none.
     external_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    statement_emails = models.BooleanField(
+        default=False, help_text="Email this creator their monthly statement (PDF), in their language"
+    )
 
     def __str__(self) -> str:
         full = self.get_full_name()

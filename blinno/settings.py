@@ -4,6 +4,7 @@ Development defaults are safe on a laptop; production (DEBUG off) refuses to sta
 without a SECRET_KEY and, unless explicitly allowed, without a webhook checksum key.
 """
 
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,6 +233,11 @@ CELERY_BEAT_SCHEDULE = {
     "payments-recheck": {"task": "payments.tasks.payments_recheck", "schedule": 60.0},
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
+    # 03:00 UTC on the 1st is 06:00 in Tanzania: last month is complete.
+    "statements-monthly": {
+        "task": "revenue.tasks.statements_send_monthly",
+        "schedule": crontab(day_of_month=1, hour=3, minute=0),
+    },
     "monitoring-alerts": {"task": "monitoring.tasks.monitoring_alerts_check", "schedule": 300.0},
     "storefront-events-sweep": {"task": "notifications.tasks.storefront_events_sweep", "schedule": 60.0},
     "api-idempotency-prune": {"task": "api.tasks.idempotency_records_prune", "schedule": crontab(minute=17)},
@@ -302,6 +308,29 @@ ADJUSTMENT_MAXIMUM = {
 }
 # The staff home page lists a payout as waiting too long past this many minutes pending or in flight.
 BACKOFFICE_PAYOUT_WAIT_MINUTES = env.int("BACKOFFICE_PAYOUT_WAIT_MINUTES", default=60)
+
+
+def _dated_rates(name: str, default: str) -> list[tuple[date, Decimal]]:
+    """A rate that changes by law on known dates: "2015-07-01:0.18,2027-01-01:0.16", oldest first."""
+    rates = []
+    for item in env.list(name, default=[default]):
+        day, _, rate = item.partition(":")
+        try:
+            rates.append((date.fromisoformat(day.strip()), Decimal(rate.strip())))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{name}: {item!r} is not FROM_DATE:RATE ({exc}).") from None
+    return sorted(rates)
+
+
+# Tax, Mainland Tanzania (revenue.tax). Each rate applies from its date until the next one's.
+# VAT on Blinno's platform and processing fees, booked at capture into VAT_PAYABLE; the fees as
+# quoted include it (VAT_FEES_INCLUSIVE) or have it added on top.
+VAT_RATES = _dated_rates("VAT_RATES", "2015-07-01:0.18")
+VAT_FEES_INCLUSIVE = env.bool("VAT_FEES_INCLUSIVE", default=True)
+# Withholding tax on payouts to resident digital content creators (Finance Act 2024), withheld
+# from each payout into WHT_PAYABLE when enabled.
+WHT_ENABLED = env.bool("WHT_ENABLED", default=False)
+WHT_RATES = _dated_rates("WHT_RATES", "2024-07-01:0.05")
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=8)
 
 # Monitoring (monitoring.alerts): when staff are alerted, and who may scrape /metrics (empty: anyone,

@@ -64,8 +64,12 @@ def notification_claim(notification_id: int) -> Notification | None:
 
 def _send_email(notification: Notification) -> None:
     timeout = settings.EMAIL_TIMEOUT or SEND_TIMEOUT_SECONDS
+    message = EmailMessage(notification.subject, notification.body, to=[notification.email])
+    if notification.attachment_name and notification.attachment is not None:
+        message.attach(notification.attachment_name, bytes(notification.attachment), notification.attachment_type)
     with get_connection(timeout=timeout) as connection:
-        EmailMessage(notification.subject, notification.body, to=[notification.email], connection=connection).send()
+        message.connection = connection
+        message.send()
 
 
 def notification_send(notification_id: int) -> bool:

@@ -21,6 +21,7 @@ class Notification(models.Model):
         PAYOUT_RETURNED = "PAYOUT_RETURNED", "Payout returned"
         PAYMENT_REVERSED = "PAYMENT_REVERSED", "Payment returned (to buyer)"
         SALE_REVERSED = "SALE_REVERSED", "Sale reversed (to creator)"
+        MONTHLY_STATEMENT = "MONTHLY_STATEMENT", "Monthly statement"
         FINANCE_ALERT = "FINANCE_ALERT", "Finance alert"
         STAFF_ALERT = "STAFF_ALERT", "Staff alert"
 
@@ -44,6 +45,10 @@ class Notification(models.Model):
     language = models.CharField(max_length=5, default="en")
     subject = models.CharField(max_length=200)
     body = models.TextField()
+    # A file sent with the email (a monthly statement), made when the row is written: what is sent is what is kept.
+    attachment = models.BinaryField(null=True, blank=True, editable=False)
+    attachment_name = models.CharField(max_length=100, blank=True)
+    attachment_type = models.CharField(max_length=100, blank=True)
     dedupe_key = models.CharField(max_length=200)  # unique: see Meta (a constraint, without a LIKE index)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)

@@ -42,6 +42,16 @@ class Message:
     context: Mapping[str, object]
     recipient: User | None = None
     email: str | None = None
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email: its name, MIME type and bytes."""
+
+    name: str
+    content_type: str
+    content: bytes
 
 
 def _language(recipient: object | None) -> str:
@@ -88,6 +98,9 @@ def notify_many(messages: Iterable[Message]) -> int:
                 subject=subject[:200],
                 body=body,
                 dedupe_key=_dedupe_key(m.dedupe_key),
+                attachment=m.attachment.content if m.attachment else None,
+                attachment_name=m.attachment.name if m.attachment else "",
+                attachment_type=m.attachment.content_type if m.attachment else "",
             )
         )
     written = insert_all_on_conflict(rows, on_conflict="ON CONFLICT (dedupe_key) DO NOTHING")

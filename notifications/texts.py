@@ -52,14 +52,14 @@ TEXTS: dict[str, tuple[StrPromise, StrPromise]] = {
     Kind.PAYOUT_SENT: (
         gettext_lazy("Your payout of %(amount)s is on its way"),
         gettext_lazy(
-            "Hello %(name)s,\n\nYour payout of %(amount)s to %(destination)s is being processed. "
+            "Hello %(name)s,\n\nYour payout of %(amount)s to %(destination)s is being processed.%(withheld)s "
             "We will tell you when it arrives.\n\nBlinno"
         ),
     ),
     Kind.PAYOUT_PAID: (
         gettext_lazy("Your payout of %(amount)s has been paid"),
         gettext_lazy(
-            "Hello %(name)s,\n\nYour payout of %(amount)s was sent to %(destination)s. "
+            "Hello %(name)s,\n\nYour payout of %(amount)s was sent to %(destination)s.%(withheld)s "
             "Reference: %(reference)s.\n\nBlinno"
         ),
     ),
@@ -82,6 +82,13 @@ TEXTS: dict[str, tuple[StrPromise, StrPromise]] = {
         gettext_lazy(
             "Hello %(name)s,\n\nThe buyer's payment for order #%(order)s was returned to them by "
             "ClickPesa, so your earnings of %(amount)s from it are taken back. %(owed)s\n\nBlinno"
+        ),
+    ),
+    Kind.MONTHLY_STATEMENT: (
+        gettext_lazy("Your Blinno statement for %(month)s"),
+        gettext_lazy(
+            "Hello %(name)s,\n\nYour statement for %(month)s is attached (PDF). Opening balance %(opening)s, "
+            "closing balance %(closing)s.\n\nBlinno"
         ),
     ),
     Kind.FINANCE_ALERT: (
@@ -177,6 +184,18 @@ def render(kind: str, context: Mapping[str, object]) -> tuple[str, str]:
             _("You had already been paid part of it: %(owed)s will be taken from your next earnings.") % {"owed": owed}
             if owed
             else _("It came out of your balance.")
+        )
+    if kind in (Kind.PAYOUT_SENT, Kind.PAYOUT_PAID):
+        tax = values.get("withholding_tax")
+        values["withheld"] = (
+            " "
+            + _(
+                "Withholding tax of %(tax)s was deducted from %(gross)s and is paid to the Tanzania Revenue "
+                "Authority for you."
+            )
+            % {"tax": tax, "gross": values.get("gross", "")}
+            if tax
+            else ""
         )
     if kind == Kind.SALE:
         held_until = values.get("held_until")

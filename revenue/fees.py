@@ -22,6 +22,7 @@ from core.money import round_money
 
 from .models import LedgerTransaction, Payout, PlatformFee
 from .postings import post_release
+from .tax import vat_added
 
 
 @dataclass(frozen=True)
@@ -34,18 +35,22 @@ class FeeQuote:
 def platform_fee_quote(transaction_type: str, subtotal: Decimal, currency: str) -> FeeQuote:
     """The platform's cut of one creator's subtotal: rate times subtotal, at least the minimum.
 
-    The fee never exceeds the subtotal, so a tiny tip cannot leave a creator owing money.
+    VAT is added on top when fees are VAT-exclusive (settings.VAT_FEES_INCLUSIVE off). The fee
+    never exceeds the subtotal, so a tiny tip cannot leave a creator owing money.
     """
     rate = settings.PLATFORM_FEE_RATES[transaction_type]
     minimum = settings.PLATFORM_FEE_MINIMUM.get(currency, Decimal(0))
-    fee = min(subtotal, max(minimum, round_money(subtotal * rate)))
+    net = max(minimum, round_money(subtotal * rate))
+    fee = min(subtotal, net + vat_added(net, timezone.localdate()))
     return FeeQuote(rate=rate, platform_fee=fee, creator_amount=subtotal - fee)
 
 
 def processing_fee(subtotal: Decimal, currency: str) -> Decimal:
-    """What the buyer pays on top for payment processing: a percentage plus a fixed amount."""
+    """What the buyer pays on top for payment processing: a percentage plus a fixed amount (plus VAT
+    when fees are VAT-exclusive)."""
     fixed = settings.PROCESSING_FEE_FIXED.get(currency, Decimal(0))
-    return round_money(subtotal * settings.PROCESSING_FEE_RATE + fixed)
+    net = round_money(subtotal * settings.PROCESSING_FEE_RATE + fixed)
+    return net + vat_added(net, timezone.localdate())
 
 
 @dataclass(frozen=True)

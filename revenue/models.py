@@ -112,6 +112,9 @@ class LedgerAccount(models.Model):
         CREATOR_RECEIVABLE = "CREATOR_RECEIVABLE", "Creator receivable (owed to Blinno)"
         REFUNDS_IN_FLIGHT = "REFUNDS_IN_FLIGHT", "Refunds to buyers in flight"
         GATEWAY_CHARGES = "GATEWAY_CHARGES", "ClickPesa reversal charges (expense)"
+        VAT_PAYABLE = "VAT_PAYABLE", "VAT payable (liability)"
+        WHT_PAYABLE = "WHT_PAYABLE", "Withholding tax payable (liability)"
+        BANK = "BANK", "Blinno's bank account (asset)"
 
     CREATOR_KINDS = (
         Kind.CREATOR_PENDING,
@@ -120,8 +123,22 @@ class LedgerAccount(models.Model):
         Kind.CREATOR_RECEIVABLE,
     )
     # Debit-normal: assets (cash, what creators owe) and expenses; everything else reads on the credit side.
-    DEBIT_NORMAL_KINDS = (Kind.GATEWAY_CASH, Kind.PAYOUT_FEES, Kind.CREATOR_RECEIVABLE, Kind.GATEWAY_CHARGES)
-    UNCACHED_KINDS = (Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES)
+    DEBIT_NORMAL_KINDS = (
+        Kind.GATEWAY_CASH,
+        Kind.PAYOUT_FEES,
+        Kind.CREATOR_RECEIVABLE,
+        Kind.GATEWAY_CHARGES,
+        Kind.BANK,
+    )
+    # VAT is credited by every payment, like the fees: no hot cached row to lock.
+    UNCACHED_KINDS = (
+        Kind.GATEWAY_CASH,
+        Kind.PLATFORM_FEES,
+        Kind.PROCESSING_FEES,
+        Kind.VAT_PAYABLE,
+        Kind.WHT_PAYABLE,
+        Kind.BANK,
+    )
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     creator = models.ForeignKey(
@@ -177,6 +194,7 @@ class LedgerTransaction(models.Model):
         ADJUSTMENT = "ADJUSTMENT", "Adjustment"
         PAYMENT_REVERSAL = "PAYMENT_REVERSAL", "Payment reversal"
         RECEIVABLE_RECOVERY = "RECEIVABLE_RECOVERY", "Receivable recovery"
+        TAX_REMITTANCE = "TAX_REMITTANCE", "Tax remittance"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=120)  # unique: see Meta
@@ -314,6 +332,9 @@ class Payout(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     gateway_id = models.CharField(max_length=64, blank=True)
     gateway_fee = money_field(null=True, blank=True)
+    withholding_tax = money_field(
+        default=0, help_text="Tax withheld from the creator's balance on top of the amount sent (WHT_PAYABLE)"
+    )
     notes = models.TextField(blank=True, help_text="Reasons, appended, never replaced")
     needs_review = models.BooleanField(default=False)
     retry_of = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="retried_by")
@@ -368,6 +389,11 @@ class Payout(models.Model):
 
     def __str__(self) -> str:
         return f"Payout {self.reference} · {format_money(self.amount, self.currency)} · {self.get_status_display()}"
+
+    @property
+    def gross_amount(self) -> Decimal:
+        """What the payout took from the creator's available balance: the amount sent plus the tax withheld."""
+        return self.amount + self.withholding_tax
 
     @property
     def destination_label(self) -> str:

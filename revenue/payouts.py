@@ -61,13 +61,18 @@ def _amount_matches(payout: Payout, amount: Decimal | None, fee: Decimal | None,
 
 def _creator_context(payout: Payout, **extra: object) -> dict[str, object]:
     creator = payout.creator
-    return {
+    context: dict[str, object] = {
         "name": creator.get_short_name() or creator.username,
         "amount": format_money(payout.amount, payout.currency),
         "destination": payout.destination_label,
         "reference": payout.reference,
         **extra,
     }
+    if payout.withholding_tax:
+        # The payout notice shows the tax withheld (notifications.texts words it).
+        context["withholding_tax"] = format_money(payout.withholding_tax, payout.currency)
+        context["gross"] = format_money(payout.gross_amount, payout.currency)
+    return context
 
 
 def payout_lock(**lookup: object) -> Payout | None:

@@ -13,12 +13,14 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 
 from django.conf import settings
+from django.utils import timezone
 
 from core.money import format_money
 from core.users import User
 
 from .ledger import AccountBook, LedgerError, Posting, account_book, credit, debit, ledger_post, lock_receivables
 from .models import Deposit, LedgerAccount, LedgerTransaction, Payout, PlatformFee
+from .tax import vat_split
 
 Kind = LedgerAccount.Kind
 TxnKind = LedgerTransaction.Kind
@@ -36,7 +38,8 @@ def post_capture(
     earnings_kind: str,
 ) -> None:
     """Payment received: Dr gateway cash the total; Cr each creator's earnings (pending or
-    available), the platform fees and the buyer's processing fee. Key ``payment:<id>:capture``.
+    available), the platform fees and the buyer's processing fee, each net of the VAT inside it,
+    and VAT payable that VAT. Key ``payment:<id>:capture``.
 
     Earnings credited as available first pay back what the creator owes Blinno (a
     ``RECEIVABLE_RECOVERY`` per creator, in the same transaction, so no payout can reserve them
@@ -51,7 +54,7 @@ def post_capture(
         currency,
         creator_ids=earnings,
         creator_kinds=[earnings_kind, Kind.CREATOR_RECEIVABLE],
-        platform_kinds=[Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES],
+        platform_kinds=CAPTURE_PLATFORM_KINDS,
     )
     owed = _owed(book, earnings) if earnings_kind == Kind.CREATOR_AVAILABLE else {}
     ledger_post(
@@ -71,6 +74,10 @@ def post_capture(
     _recover(book, owed, earnings, payment_id=payment_id, memo=f"from order #{order_id}")
 
 
+CAPTURE_PLATFORM_KINDS = (Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES, Kind.VAT_PAYABLE)
+"""The platform accounts a capture touches: what an account book for :func:`capture_postings` fetches."""
+
+
 def capture_postings(
     book: AccountBook,
     *,
@@ -80,13 +87,20 @@ def capture_postings(
     earnings: Mapping[int, Decimal],
     earnings_kind: str,
 ) -> list[Posting]:
-    """The entries of one ``PAYMENT_CAPTURE``: the one place a capture's composition is written."""
+    """The entries of one ``PAYMENT_CAPTURE``: the one place a capture's composition is written.
+
+    The fees are credited net of the VAT inside them at today's rate (revenue.tax.vat_split),
+    the VAT to VAT payable; ``book`` holds :data:`CAPTURE_PLATFORM_KINDS`.
+    """
     postings = [debit(book.platform(Kind.GATEWAY_CASH), total)]
     postings += [credit(book.creator(c, earnings_kind), a) for c, a in sorted(earnings.items()) if a > 0]
-    if platform_fees > 0:
-        postings.append(credit(book.platform(Kind.PLATFORM_FEES), platform_fees))
-    if processing_fee > 0:
-        postings.append(credit(book.platform(Kind.PROCESSING_FEES), processing_fee))
+    split = vat_split(platform_fees, processing_fee, timezone.localdate())
+    if split.platform_net > 0:
+        postings.append(credit(book.platform(Kind.PLATFORM_FEES), split.platform_net))
+    if split.processing_net > 0:
+        postings.append(credit(book.platform(Kind.PROCESSING_FEES), split.processing_net))
+    if split.vat > 0:
+        postings.append(credit(book.platform(Kind.VAT_PAYABLE), split.vat))
     return postings
 
 
@@ -169,7 +183,10 @@ def post_reversal(
     shares: dict[int, Decimal] = defaultdict(Decimal)
     held: dict[int, Decimal] = defaultdict(Decimal)
     platform_fees = Decimal(0)
+    captured_on = None
     for fee in fees:
+        if fee.collected_at is not None:
+            captured_on = timezone.localdate(fee.collected_at)
         shares[fee.creator_id] += fee.creator_amount
         if fee.released_at is None:
             held[fee.creator_id] += fee.creator_amount
@@ -177,15 +194,18 @@ def post_reversal(
     book = account_book(
         currency,
         creator_ids=shares,
-        platform_kinds=[Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES, Kind.GATEWAY_CHARGES],
+        platform_kinds=[*CAPTURE_PLATFORM_KINDS, Kind.GATEWAY_CHARGES],
     )
     lock_receivables(book, shares)
     postings = _take_shares(book, shares, held)
     cash = book.platform(Kind.GATEWAY_CASH)
-    if platform_fees > 0:
-        postings.append(debit(book.platform(Kind.PLATFORM_FEES), platform_fees))
-    if processing_fee > 0:
-        postings.append(debit(book.platform(Kind.PROCESSING_FEES), processing_fee))
+    split = vat_split(platform_fees, processing_fee, captured_on or timezone.localdate())
+    if split.platform_net > 0:
+        postings.append(debit(book.platform(Kind.PLATFORM_FEES), split.platform_net))
+    if split.processing_net > 0:
+        postings.append(debit(book.platform(Kind.PROCESSING_FEES), split.processing_net))
+    if split.vat > 0:
+        postings.append(debit(book.platform(Kind.VAT_PAYABLE), split.vat))
     postings.append(credit(cash, total))
     if charges > 0:
         postings += [debit(book.platform(Kind.GATEWAY_CHARGES), charges), credit(cash, charges)]
@@ -243,18 +263,22 @@ def post_release(*, payment_id: int, order_id: int, creator_id: int, currency: s
 
 
 def post_reserve(payout: Payout, *, requested_by: User | None) -> None:
-    """Payout requested: Dr the creator's available, Cr their in flight. Key ``payout:<id>:reserve``.
+    """Payout requested: Dr the creator's available the gross, Cr their in flight the amount to
+    send and WHT payable the tax withheld. Key ``payout:<id>:reserve``.
 
     Raises ``InsufficientFunds`` when the available balance does not cover it.
     """
-    book = account_book(payout.currency, creator_ids=[payout.creator_id])
+    book = account_book(payout.currency, creator_ids=[payout.creator_id], platform_kinds=[Kind.WHT_PAYABLE])
+    postings = [
+        debit(book.creator(payout.creator_id, Kind.CREATOR_AVAILABLE), payout.gross_amount),
+        credit(book.creator(payout.creator_id, Kind.CREATOR_PAYOUT_IN_FLIGHT), payout.amount),
+    ]
+    if payout.withholding_tax:
+        postings.append(credit(book.platform(Kind.WHT_PAYABLE), payout.withholding_tax))
     ledger_post(
         kind=TxnKind.PAYOUT_RESERVE,
         idempotency_key=f"payout:{payout.pk}:reserve",
-        postings=[
-            debit(book.creator(payout.creator_id, Kind.CREATOR_AVAILABLE), payout.amount),
-            credit(book.creator(payout.creator_id, Kind.CREATOR_PAYOUT_IN_FLIGHT), payout.amount),
-        ],
+        postings=postings,
         memo=f"Payout {payout.reference} requested",
         payout=payout,
         posted_by=requested_by,
@@ -291,12 +315,13 @@ def post_return(payout: Payout, *, from_status: str, fee_returned: bool) -> None
 
     Before payment it leaves the in-flight account; after payment it comes back into gateway
     cash (ClickPesa returned it to our balance), with ClickPesa's fee when that came back too.
+    The tax withheld comes back too: nothing was paid, so nothing is due on it.
     The key is the same whichever return event comes first, so a second one never posts again.
     """
     book = account_book(
         payout.currency,
         creator_ids=[payout.creator_id],
-        platform_kinds=[Kind.GATEWAY_CASH, Kind.PAYOUT_FEES],
+        platform_kinds=[Kind.GATEWAY_CASH, Kind.PAYOUT_FEES, Kind.WHT_PAYABLE],
     )
     available = book.creator(payout.creator_id, Kind.CREATOR_AVAILABLE)
     if from_status == Payout.Status.PAID:
@@ -309,6 +334,11 @@ def post_return(payout: Payout, *, from_status: str, fee_returned: bool) -> None
     else:
         in_flight = book.creator(payout.creator_id, Kind.CREATOR_PAYOUT_IN_FLIGHT)
         postings = [debit(in_flight, payout.amount), credit(available, payout.amount)]
+    if payout.withholding_tax:
+        postings += [
+            debit(book.platform(Kind.WHT_PAYABLE), payout.withholding_tax),
+            credit(available, payout.withholding_tax),
+        ]
     ledger_post(
         kind=TxnKind.PAYOUT_RETURN,
         idempotency_key=f"payout:{payout.pk}:return",
@@ -366,6 +396,25 @@ def post_adjustment(
         idempotency_key=idempotency_key or f"adjustment:{uuid.uuid4().hex}",
         postings=[debit(debit_account, amount), credit(credit_account, amount)],
         memo=f"{reason.strip()} (by {by})",
+        posted_by=by,
+    )
+    return txn
+
+
+def post_tax_remittance(
+    *, tax_kind: str, source_kind: str, currency: str, amount: Decimal, reference: str, note: str, by: User
+) -> LedgerTransaction:
+    """Tax paid to the authority: Dr VAT or WHT payable, Cr gateway cash or Blinno's bank account.
+
+    Key ``tax-remittance:<tax kind>:<reference>`` (the authority's payment reference): one
+    remittance per payment slip, however often the form is sent.
+    """
+    book = account_book(currency, creator_kinds=(), platform_kinds=[tax_kind, source_kind])
+    txn, _ = ledger_post(
+        kind=TxnKind.TAX_REMITTANCE,
+        idempotency_key=f"tax-remittance:{tax_kind}:{reference}",
+        postings=[debit(book.platform(tax_kind), amount), credit(book.platform(source_kind), amount)],
+        memo=f"{note} (by {by})",
         posted_by=by,
     )
     return txn

@@ -26,7 +26,7 @@ from core.users import User
 from . import approvals, tasks
 from .approvals import approval_request
 from .fees import fees_attach
-from .ledger import account_book, lock_receivables
+from .ledger import LedgerError, account_balance, account_book, lock_receivables
 from .methods import payout_method_add, payout_method_make_default
 from .models import (
     Approval,
@@ -40,8 +40,9 @@ from .models import (
 )
 from .payouts import PayoutError, payout_apply_gateway_status, payout_transition
 from .polling import poll_payout
-from .postings import post_adjustment, post_deposit, post_recovery, post_reserve
+from .postings import post_adjustment, post_deposit, post_recovery, post_reserve, post_tax_remittance
 from .submission import payout_release_for_submission, payout_submission_rearm
+from .tax import withholding
 
 __all__ = [
     "CreatorBalance",
@@ -209,7 +210,8 @@ def _reserve(
     retry_of: Payout | None = None,
     note: str = "",
 ) -> Payout:
-    """Create a PENDING payout and move `amount` from available to in flight (caller holds the lock).
+    """Create a PENDING payout taking `amount` from available: the tax withheld on it (revenue.tax) to
+    WHT payable, the rest in flight to be sent (caller holds the lock).
 
     Above ``PAYOUT_APPROVAL_THRESHOLD`` the money is reserved (nobody can request it twice) but
     nothing is submitted until another person approves it (revenue.approvals); a rejection
@@ -217,11 +219,13 @@ def _reserve(
     """
     threshold = settings.PAYOUT_APPROVAL_THRESHOLD.get(currency, amount)
     held = amount > threshold
+    tax = withholding(amount, timezone.localdate())
     payout = Payout.objects.create(
         next_submission_at=None if held else timezone.now(),
         creator=creator,
         reference=new_reference("BLNPO"),
-        amount=amount,
+        amount=amount - tax,
+        withholding_tax=tax,
         currency=currency,
         method=method,
         method_kind=method.kind,
@@ -237,7 +241,9 @@ def _reserve(
         to_status=Payout.Status.PENDING,
         source=PayoutStatusChange.Source.ADMIN if requested_by else PayoutStatusChange.Source.SYSTEM,
         changed_by=requested_by,
-        note=note or f"Requested: {format_money(amount, currency)} to {payout.destination_label}",
+        note=note
+        or f"Requested: {format_money(payout.amount, currency)} to {payout.destination_label}"
+        + (f", {format_money(tax, currency)} withholding tax withheld" if tax else ""),
     )
     if held:
         approval_request(
@@ -366,15 +372,15 @@ def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | N
     creator = payout.creator
     _check_method(creator, method)
     available = _lock_available(creator, payout.currency)
-    if available.balance < payout.amount:
+    if available.balance < payout.gross_amount:
         raise PayoutError(
             f"Available balance {format_money(available.balance, payout.currency)} no longer covers "
-            f"{format_money(payout.amount, payout.currency)}.",
+            f"{format_money(payout.gross_amount, payout.currency)}.",
             code="insufficient_balance",
         )
     return _reserve(
         creator,
-        amount=payout.amount,
+        amount=payout.gross_amount,
         currency=payout.currency,
         method=method or _default_method(creator),
         requested_by=requested_by,
@@ -531,3 +537,41 @@ def payout_requery(payout: Payout, *, by: User | None = None) -> PollResult:
         tasks.payout_submit_enqueue(payout.pk)
         return replace(result, detail=f"{result.detail}; submitted again")
     return result
+
+
+TAX_KINDS = (LedgerAccount.Kind.VAT_PAYABLE, LedgerAccount.Kind.WHT_PAYABLE)
+REMITTANCE_SOURCES = (LedgerAccount.Kind.GATEWAY_CASH, LedgerAccount.Kind.BANK)
+
+
+@transaction.atomic
+def tax_remit(
+    *, tax_kind: str, source_kind: str, currency: str, amount: Decimal, reference: str, note: str, by: User
+) -> LedgerTransaction:
+    """Record a payment to the tax authority: Dr the tax payable, Cr gateway cash or the bank account.
+
+    Refused for more than is due now. The tax account's row is locked first, so two remittances
+    at once cannot both pass that check (captures never lock it: the account keeps no cached
+    balance). The authority's reference is the idempotency key: one slip, one remittance.
+    """
+    if tax_kind not in TAX_KINDS or source_kind not in REMITTANCE_SOURCES:
+        raise LedgerError("Pay VAT or withholding tax from gateway cash or the bank account.", code="bad_remittance")
+    if not note.strip():
+        raise LedgerError("Say which period this pays.", code="reason_required")
+    account_book(currency, creator_kinds=(), platform_kinds=[tax_kind])
+    account = LedgerAccount.objects.select_for_update().get(kind=tax_kind, creator=None, currency=currency)
+    due = account_balance(account)
+    if LedgerTransaction.objects.filter(idempotency_key=f"tax-remittance:{tax_kind}:{reference}").exists():
+        raise LedgerError(f"Remittance {reference} was already recorded.", code="duplicate_remittance")
+    if amount > due:
+        raise LedgerError(
+            f"{format_money(amount, currency)} is more than the {format_money(due, currency)} due.", code="overpaid"
+        )
+    return post_tax_remittance(
+        tax_kind=tax_kind,
+        source_kind=source_kind,
+        currency=currency,
+        amount=amount,
+        reference=reference,
+        note=note.strip(),
+        by=by,
+    )

@@ -9,7 +9,7 @@ from celery import shared_task
 from notifications.models import Notification
 from notifications.services import notify_staff
 
-from . import fees, polling, submission
+from . import fees, polling, statement_files, submission
 from .ledger import ledger_audit as run_ledger_audit
 
 logger = logging.getLogger(__name__)
@@ -35,6 +35,12 @@ def ledger_audit() -> bool:
             },
         )
     return run.ok
+
+
+@shared_task
+def statements_send_monthly() -> int:
+    """Email last month's statement to every creator who opted in (Celery beat, early each month)."""
+    return statement_files.statements_send_monthly()
 
 
 @shared_task(acks_late=True)

@@ -17,6 +17,7 @@ from ..ledger import account_balance
 from ..models import LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction
 from .common import CREATOR_SEARCH, link, pretty_json
 from .exports import LedgerEntryResource, MoneyExportMixin
+from .finance_views import revenue_report_view, statement_view, tax_report_view
 from .ledger_views import adjustment_view, ledger_audit_view, ledger_view, trial_balance_view
 
 
@@ -43,6 +44,17 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
                 self.admin_site.admin_view(partial(trial_balance_view, self)),
                 name="revenue_trial_balance",
             ),
+            path(
+                "ledger/statement/",
+                self.admin_site.admin_view(partial(statement_view, self)),
+                name="revenue_statement",
+            ),
+            path(
+                "ledger/revenue/",
+                self.admin_site.admin_view(partial(revenue_report_view, self)),
+                name="revenue_revenue_report",
+            ),
+            path("ledger/tax/", self.admin_site.admin_view(partial(tax_report_view, self)), name="revenue_tax_report"),
             path(
                 "ledger/audit/",
                 self.admin_site.admin_view(partial(ledger_audit_view, self)),

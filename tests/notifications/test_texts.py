@@ -35,6 +35,7 @@ CONTEXTS = {
     },
     Kind.PAYOUT_SENT: {"name": "Asha", "amount": "TZS 50,000.00", "destination": "M-Pesa ****1234"},
     Kind.PAYOUT_PAID: {"name": "Asha", "amount": "TZS 50,000.00", "destination": "M-Pesa ****1234", "reference": "P1"},
+    Kind.MONTHLY_STATEMENT: {"name": "Asha", "month": "March 2026", "opening": "TZS 0.00", "closing": "TZS 9,200.00"},
     Kind.PAYOUT_RETURNED: {
         "name": "Asha",
         "amount": "TZS 50,000.00",
@@ -251,3 +252,21 @@ def test_a_date_is_shown_in_the_readers_language():
 def test_an_amount_without_its_currency_is_refused():
     with pytest.raises(TypeError, match="without its currency"):
         render(Kind.SALE, {**CONTEXTS[Kind.SALE], "amount": Decimal("9200.00")})
+
+
+def test_a_payout_notice_shows_the_withholding_tax_in_the_readers_language():
+    context = {
+        **CONTEXTS[Kind.PAYOUT_PAID],
+        "amount": "TZS 47,500.00",
+        "withholding_tax": "TZS 2,500.00",
+        "gross": "TZS 50,000.00",
+    }
+    with translation.override("en"):
+        _, english = render(Kind.PAYOUT_PAID, context)
+    with translation.override("sw"):
+        _, swahili = render(Kind.PAYOUT_PAID, context)
+    assert "Withholding tax of TZS 2,500.00 was deducted from TZS 50,000.00" in english
+    assert "Kodi ya zuio ya TZS 2,500.00 imekatwa kutoka TZS 50,000.00" in swahili
+    with translation.override("en"):
+        _, plain = render(Kind.PAYOUT_PAID, CONTEXTS[Kind.PAYOUT_PAID])
+    assert "Withholding" not in plain and "  " not in plain

@@ -32,8 +32,9 @@ def test_the_ledger_page_shows_platform_balances_creator_totals_and_a_trial_bala
     balances = {a.kind: a.current_balance for a in response.context["platform_accounts"]}
     assert balances == {
         Kind.GATEWAY_CASH: payment.amount,
-        Kind.PLATFORM_FEES: Decimal("800.00"),
-        Kind.PROCESSING_FEES: Decimal("1000.00"),
+        Kind.PLATFORM_FEES: Decimal("677.97"),
+        Kind.PROCESSING_FEES: Decimal("847.46"),
+        Kind.VAT_PAYABLE: Decimal("274.57"),  # 18 % inside both fees
     }
     totals = {t["kind"]: t["total"] for t in response.context["creator_totals"]}
     assert totals[Kind.CREATOR_AVAILABLE] == Decimal("9200.00")

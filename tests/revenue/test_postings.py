@@ -107,8 +107,10 @@ def test_a_capture_debits_cash_and_credits_the_creator_and_both_fees():
     assert entries(txn) == [
         (Kind.CREATOR_AVAILABLE, creator.pk, CREDIT, Decimal("9200.00")),
         (Kind.GATEWAY_CASH, None, DEBIT, Decimal("11000.00")),
-        (Kind.PLATFORM_FEES, None, CREDIT, Decimal("800.00")),
-        (Kind.PROCESSING_FEES, None, CREDIT, Decimal("1000.00")),
+        # Both fees include 18 % VAT: 800 = 677.97 + 122.03 and 1,000 = 847.46 + 152.54.
+        (Kind.PLATFORM_FEES, None, CREDIT, Decimal("677.97")),
+        (Kind.PROCESSING_FEES, None, CREDIT, Decimal("847.46")),
+        (Kind.VAT_PAYABLE, None, CREDIT, Decimal("274.57")),
     ]
     assert_audit_clean()
 
@@ -122,8 +124,10 @@ def test_a_capture_during_a_hold_credits_the_creators_pending_account(settings):
     assert entries(txn) == [
         (Kind.CREATOR_PENDING, creator.pk, CREDIT, Decimal("9200.00")),
         (Kind.GATEWAY_CASH, None, DEBIT, Decimal("11000.00")),
-        (Kind.PLATFORM_FEES, None, CREDIT, Decimal("800.00")),
-        (Kind.PROCESSING_FEES, None, CREDIT, Decimal("1000.00")),
+        # Both fees include 18 % VAT: 800 = 677.97 + 122.03 and 1,000 = 847.46 + 152.54.
+        (Kind.PLATFORM_FEES, None, CREDIT, Decimal("677.97")),
+        (Kind.PROCESSING_FEES, None, CREDIT, Decimal("847.46")),
+        (Kind.VAT_PAYABLE, None, CREDIT, Decimal("274.57")),
     ]
     assert creator_balance(creator).available == 0
     assert_audit_clean()
@@ -147,8 +151,10 @@ def test_a_multi_creator_capture_credits_each_creator_once_with_their_net():
             (Kind.GATEWAY_CASH, None, DEBIT, Decimal("43800.00")),  # 42,000 + 1,050 + 750
             (Kind.CREATOR_AVAILABLE, asha.pk, CREDIT, Decimal("10700.00")),
             (Kind.CREATOR_AVAILABLE, juma.pk, CREDIT, Decimal("27000.00")),
-            (Kind.PLATFORM_FEES, None, CREDIT, Decimal("4300.00")),
-            (Kind.PROCESSING_FEES, None, CREDIT, Decimal("1800.00")),
+            # VAT per fee row: 122.03 + 76.27 + 457.63 on the platform fees, 274.58 on processing.
+            (Kind.PLATFORM_FEES, None, CREDIT, Decimal("3644.07")),
+            (Kind.PROCESSING_FEES, None, CREDIT, Decimal("1525.42")),
+            (Kind.VAT_PAYABLE, None, CREDIT, Decimal("930.51")),
         ]
     )
     assert_audit_clean()
