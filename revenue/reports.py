@@ -118,13 +118,15 @@ def revenue_report(year: int) -> Table:
                 [label, currency, "Platform fees (VAT included)", transaction_type, fee_row["sales"], fee_row["gross"]]
             )
         net = booked[Kind.PLATFORM_FEES] + booked[Kind.PROCESSING_FEES] + booked[Kind.PAYOUT_FEES]
-        table.rows += [
-            [label, currency, "Platform fees, net of VAT", "", None, booked[Kind.PLATFORM_FEES]],
-            [label, currency, "Processing fees, net of VAT", "", None, booked[Kind.PROCESSING_FEES]],
-            [label, currency, "VAT on fees", "", None, booked[Kind.VAT_PAYABLE]],
-            [label, currency, "ClickPesa payout fees", "", None, booked[Kind.PAYOUT_FEES]],
-            [label, currency, "Net revenue", "", None, net],
-        ]
+        table.rows.extend(
+            [
+                [label, currency, "Platform fees, net of VAT", "", None, booked[Kind.PLATFORM_FEES]],
+                [label, currency, "Processing fees, net of VAT", "", None, booked[Kind.PROCESSING_FEES]],
+                [label, currency, "VAT on fees", "", None, booked[Kind.VAT_PAYABLE]],
+                [label, currency, "ClickPesa payout fees", "", None, booked[Kind.PAYOUT_FEES]],
+                [label, currency, "Net revenue", "", None, net],
+            ]
+        )
     return table
 
 

@@ -1,7 +1,8 @@
 """A creator's monthly statement, read from the journal: opening balance, every movement, closing balance.
 
 The balance is everything Blinno owes the creator in one currency: pending, available and in
-flight together, less what the creator owes Blinno (a receivable left by a reversed sale). Each ledger transaction that touched those accounts in the month is one line,
+flight together, less what the creator owes Blinno (a receivable left by a reversed sale). Each
+ledger transaction that touched those accounts in the month is one line,
 its amount the net change it made; so the closing balance is the opening balance plus the lines,
 and both equal the journal (:func:`revenue.ledger.balance_as_of`). A hold ending or a payout
 request moves money between the creator's own accounts: such a line changes the balance only by
@@ -160,9 +161,7 @@ def creator_statement(creator: User, *, year: int, month: int, currency: str = C
 
 def _owed_to_creator(accounts: list[LedgerAccount], at: datetime) -> Decimal:
     """What Blinno owes the creator at ``at``: their credit-normal balances less their receivable."""
-    return sum(
-        (-balance_as_of(a, at) if a.is_debit_normal else balance_as_of(a, at) for a in accounts), Decimal(0)
-    )
+    return sum((-balance_as_of(a, at) if a.is_debit_normal else balance_as_of(a, at) for a in accounts), Decimal(0))
 
 
 def _sales(creator: User, currency: str, captures: list[LedgerTransaction]) -> dict[int, tuple[Decimal, Decimal, str]]:

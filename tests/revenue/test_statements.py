@@ -12,6 +12,7 @@ from django.urls import reverse
 from clickpesa.payloads import GatewayStatus
 from core.tables import table_csv
 from notifications.models import Notification
+from payments.services import payment_mark_reversed
 from revenue.fees import earnings_release_due
 from revenue.ledger import balance_as_of
 from revenue.models import LedgerAccount
@@ -25,11 +26,12 @@ PAGE = reverse("admin:revenue_statement")
 
 
 def _march(settings, creator):
-    """A month with a held sale released, a payout paid with WHT, and one paid then reversed."""
+    """A month with a held sale released, a payout paid with WHT, one paid then reversed, and the
+    February sale reversed by the buyer's bank."""
     settings.WHT_ENABLED = True
     settings.EARNINGS_HOLD_DAYS = 2
     with time_machine.travel("2026-02-20 10:00 +0300", tick=False):
-        earn(creator, Decimal("10000.00"))  # 9,200 pending in February
+        february = earn(creator, Decimal("10000.00"))  # 9,200 pending in February
     with time_machine.travel("2026-03-02 09:00 +0300", tick=False):
         earnings_release_due()  # released on 2 March
     settings.EARNINGS_HOLD_DAYS = 0
@@ -46,6 +48,8 @@ def _march(settings, creator):
         payout_apply_gateway_status(reversed_, GatewayStatus.SUCCESS, source="webhook", fee=Decimal("1180.00"))
     with time_machine.travel("2026-03-21 11:00 +0300", tick=False):
         payout_apply_gateway_status(reversed_, GatewayStatus.REVERSED, source="webhook", reason="reversed by operator")
+    with time_machine.travel("2026-03-25 11:00 +0300", tick=False):
+        payment_mark_reversed(february, status="REVERSED", reason="Chargeback")  # takes 9,200 back
     with time_machine.travel("2026-04-02 11:00 +0300", tick=False):
         earn(creator, Decimal("10000.00"))  # April: not on March's statement
     return paid, reversed_
@@ -68,8 +72,9 @@ def test_a_month_with_a_sale_a_release_a_payout_with_wht_and_a_reversal_adds_up_
         Line.PAYOUT,
         Line.PAYOUT_PAID,
         Line.PAYOUT_RETURNED,
+        Line.REVERSAL,
     ]
-    release, sale, request, settle, _sale2, _request2, _settle2, returned = statement.lines
+    release, sale, request, settle, _sale2, _request2, _settle2, returned, reversal = statement.lines
     assert (release.amount, release.balance) == (0, Decimal("9200.00"))
     assert (sale.sale, sale.platform_fee, sale.amount) == (Decimal("50000.00"), Decimal("4000.00"), Decimal("46000.00"))
     assert (request.reference, request.withholding_tax, request.amount) == (paid.reference, Decimal("2760.00"), -2760)
@@ -80,8 +85,11 @@ def test_a_month_with_a_sale_a_release_a_payout_with_wht_and_a_reversal_adds_up_
         Decimal("18400.00"),
     )
     assert returned.detail.startswith("Reversed: M-Pesa")
+    assert (reversal.amount, reversal.balance) == (Decimal("-9200.00"), Decimal("9200.00"))
+    assert "Chargeback" in reversal.detail
     accounts = LedgerAccount.objects.filter(creator=creator)
-    assert statement.closing == sum(balance_as_of(a, statement.end) for a in accounts) == Decimal("18400.00")
+    owed = sum(balance_as_of(a, statement.end) * (-1 if a.is_debit_normal else 1) for a in accounts)
+    assert statement.closing == owed == Decimal("9200.00")
     assert statement.opening + statement.total("amount") == statement.closing
     assert statement.total("withholding_tax") == Decimal("2760.00")
 
@@ -94,7 +102,7 @@ def test_the_csv_and_pdf_are_in_the_creators_language(settings):
     rows = list(csv.reader(io.StringIO(statement_table_csv(statement))))
     assert rows[0][:3] == ["Tarehe", "Aina", "Kumbukumbu"]
     assert rows[1][1] == "Salio la mwanzo" and rows[-1][1] == "Salio la mwisho"
-    assert rows[-1][-1] == "18400.00"
+    assert rows[-1][-1] == "9200.00"
     pdf = statement_pdf(statement)
     assert pdf.startswith(b"%PDF-") and len(pdf) > 1500
 
@@ -110,7 +118,7 @@ def test_finance_opens_a_statement_and_downloads_it_as_pdf_and_csv(settings, fin
     query = {"creator": creator.pk, "month": "2026-03", "currency": "TZS"}
     page = finance.get(PAGE, query)
     assert page.status_code == 200
-    assert page.context["statement"].closing == Decimal("18400.00")
+    assert page.context["statement"].closing == Decimal("9200.00")
     pdf = finance.get(PAGE, {**query, "format": "pdf"})
     assert pdf["Content-Type"] == "application/pdf"
     assert pdf["Content-Disposition"] == 'attachment; filename="blinno-statement-asha-2026-03.pdf"'
