@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('revenue', '0014_approval'),
+        ('revenue', '0015_work_queue_and_volume_indexes'),
     ]
 
     operations = [
