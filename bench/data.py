@@ -190,11 +190,17 @@ def payment_received_body(payment: Payment, key: str, *, serial: int) -> str:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
-def write_requests(path: Path, requests: Iterable[tuple[str, str, str]]) -> int:
-    """Write (url path, body, tag) triples as the load generator's JSON lines; return how many."""
+def write_requests(path: Path, requests: Iterable[tuple]) -> int:
+    """Write (url path, body, tag[, method, headers]) as the load generator's JSON lines; return how many.
+
+    Without a method the request is a POST; headers add to the load generator's own.
+    """
     count = 0
     with path.open("w", encoding="utf-8") as out:
-        for url_path, body, tag in requests:
-            out.write(json.dumps({"path": url_path, "body": body, "tag": tag}) + "\n")
+        for url_path, body, tag, *rest in requests:
+            line = {"path": url_path, "body": body, "tag": tag}
+            if rest:
+                line["method"], line["headers"] = rest[0], rest[1] if len(rest) > 1 else {}
+            out.write(json.dumps(line) + "\n")
             count += 1
     return count

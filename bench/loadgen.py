@@ -50,7 +50,9 @@ async def _run(base: str, requests: list[dict], concurrency: int, duration: floa
             started = time.perf_counter()
             answer = ""
             try:
-                async with session.post(base + request["path"], data=request["body"], headers=HEADERS) as response:
+                method, headers = request.get("method", "POST"), {**HEADERS, **request.get("headers", {})}
+                body = request["body"] if method == "POST" else None
+                async with session.request(method, base + request["path"], data=body, headers=headers) as response:
                     status = response.status
                     payload = await response.read()
                 try:

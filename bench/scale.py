@@ -4,9 +4,10 @@ Loads, with PostgreSQL's COPY (psycopg's ``cursor.copy``), ``scale`` times 1,000
 two-creator orders with their payments, 2,000,000 fee rows and 1,000,000 balanced
 ``PAYMENT_CAPTURE`` transactions of five entries each (5,000,000 ledger entries: gateway cash,
 two creators, platform fees, processing fees), plus 1,000,000 payouts in every status; then
-times the payout and fee changelists (with filters and search), a payout page and
-``audit_ledger``, with a superuser through Django's test client in this process (server time:
-the view, its queries and its template, no network).
+times the payout and fee changelists (with filters and search), a payout page, the storefront
+API's ``GET /api/v1/creators/{id}/balance`` (with an API key) and ``audit_ledger``, with a
+superuser through Django's test client in this process (server time: the view, its queries and
+its template, no network).
 
 Loading row by row through the services would take hours, so the rows are written directly:
 amounts and fees come from the same functions the services use, every transaction balances
@@ -37,6 +38,7 @@ from django.test.utils import CaptureQueriesContext
 from psycopg.types.json import Jsonb
 
 from accounts.models import User
+from api.models import Scope, StorefrontKey
 from payments.models import Order, Payment
 from revenue.fees import platform_fee_quote, processing_fee
 from revenue.ledger import account_book
@@ -409,6 +411,8 @@ def _pages(loader: Loader) -> list[tuple[str, str, bool]]:
     payout = Payout.objects.filter(status=Payout.Status.PAID, fee_rows__isnull=False).order_by("-id").first()
     payout = payout or Payout.objects.order_by("-id").first()
     creator = User.objects.get(pk=payout.creator_id)
+    # The storefront names the creator by its own id; here, the username.
+    User.objects.filter(pk=creator.pk).update(external_id=creator.username)
     day = (NOW - timedelta(days=40)).date()
     month = f"created_at__date__gte={day - timedelta(days=30)}&created_at__date__lte={day}"
     payouts, fees = "/admin/revenue/payout/", "/admin/revenue/platformfee/"
@@ -431,12 +435,15 @@ def _pages(loader: Loader) -> list[tuple[str, str, bool]]:
         ("fees: created in a 30-day range", f"{fees}?{month}", True),
         ("fees: search a creator's username", f"{fees}?q={creator.username}", True),
         ("payout page", f"{payouts}{payout.pk}/change/", False),
+        ("API: GET a creator's balance (target p95 ≤ 20 ms)", f"/api/v1/creators/{creator.username}/balance", False),
     ]
 
 
-def _measure(client: Client, pages: list[tuple[str, str, bool]], *, repeats: int) -> list[dict]:
+def _measure(client: Client, pages: list[tuple[str, str, bool]], *, repeats: int, api_client: Client) -> list[dict]:
     measured = []
+    admin_client = client
     for label, url, changelist in pages:
+        client = api_client if url.startswith("/api/") else admin_client
         response = client.get(url)
         if response.status_code != 200:
             raise RuntimeError(f"{label}: {url} answered {response.status_code}")
@@ -497,6 +504,9 @@ def run(scale: float) -> dict:
     admin = User.objects.create_superuser("bench-admin", "bench-admin@example.com", None)
     client = Client()
     client.force_login(admin)
+    # The storefront's client for the API's page: its API key, no session.
+    _, key = StorefrontKey.objects.create_key(name="bench-scale", scopes=[Scope.STOREFRONT])
+    api_client = Client(HTTP_AUTHORIZATION=f"Api-Key {key}")
     repeats = REPEATS
     total_orders, total_payouts = int(FULL_ORDERS * scale), int(FULL_PAYOUTS * scale)
 
@@ -509,7 +519,7 @@ def run(scale: float) -> dict:
     first_seconds = time.monotonic() - load_started
     print(f"  loaded the first {FIRST_STEP:.0%} in {first_seconds:.0f}s; measuring", flush=True)
     pages = _pages(loader)
-    before = {p["label"]: p for p in _measure(client, pages, repeats=3)}
+    before = {p["label"]: p for p in _measure(client, pages, repeats=3, api_client=api_client)}
 
     started = time.monotonic()
     loader.payouts(total_payouts - first_payouts)
@@ -519,7 +529,7 @@ def run(scale: float) -> dict:
     started = time.monotonic()
     _vacuum(LOADED_TABLES)
     analyze_seconds = time.monotonic() - started
-    after = _measure(client, pages, repeats=repeats)
+    after = _measure(client, pages, repeats=repeats, api_client=api_client)
     audit = _audit()
     print(f"  audit_ledger {audit['seconds']:.1f}s: {audit['output']}", flush=True)
     for page in after:

@@ -54,6 +54,37 @@ def _throughput(report: dict) -> list[str]:
     return [*lines, "", *_delivery_cost(report)]
 
 
+def _api(report: dict) -> list[str]:
+    runs = report.get("api")
+    if not runs:
+        return []
+    labels = {
+        "baseline-16": "baseline view (7 statements)",
+        "orders-16": "POST /api/v1/orders (1-2 creators)",
+        "balance-16": "GET /api/v1/creators/{id}/balance",
+    }
+    lines = [
+        "### Storefront API (API key, Idempotency-Key on each POST)",
+        "",
+        "| run | connections | requests | req/s | p50 ms | p95 ms | p99 ms | errors "
+        "| web CPU ms/req | database CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, run in runs.items():
+        lines.append(
+            f"| {labels.get(name, name)} | {run['concurrency']} | {run['sent']} | {run['rps']:.0f} | "
+            f"{_ms(run['p50'])} | {_ms(run['p95'])} | {_ms(run['p99'])} | {run['errors']} | "
+            f"{_ms(run.get('web_cpu_ms', 0))} | "
+            f"{_ms(run.get('db_cpu_ms', 0))} |"
+        )
+    base = runs.get("baseline-16")
+    if base and base["rps"]:
+        for name in ("orders-16", "balance-16"):
+            if name in runs:
+                lines.append(f"- {labels[name]} / baseline = **{runs[name]['rps'] / base['rps']:.2f}x**")
+    return [*lines, ""]
+
+
 def _delivery_cost(report: dict) -> list[str]:
     costs = report.get("delivery_cost")
     if not costs:
@@ -187,5 +218,5 @@ def render(report: dict) -> str:
         f"Server: {report['server']}. Throughput runs of {report['seconds']:g} s.",
         "",
     ]
-    body = _throughput(report) + _storm(report) + _payouts(report) + _audit(report) + _scale(report)
+    body = _throughput(report) + _api(report) + _storm(report) + _payouts(report) + _audit(report) + _scale(report)
     return "\n".join(header + body).rstrip()
