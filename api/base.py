@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasScope
@@ -40,18 +41,21 @@ class ApiView(APIView):
                 raise _Replayed(claim)
             self._idempotency = claim
 
-    def handle_exception(self, exc: Exception) -> Response:
+    def handle_exception(self, exc: Exception) -> HttpResponseBase:
         if isinstance(exc, _Replayed):
-            response = Response(exc.replay.body, status=exc.replay.status)
+            response = HttpResponse(exc.replay.body, status=exc.replay.status, content_type="application/json")
             response["Idempotent-Replayed"] = "true"
             return response
         return super().handle_exception(exc)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
         if self._idempotency is not None:
-            idempotency_finish(self._idempotency, status_code=response.status_code, body=response.data)
+            # Rendered now, so that a replay sends these very bytes.
+            response.render()
+            idempotency_finish(self._idempotency, status_code=response.status_code, body=response.content.decode())
             self._idempotency = None
-        return super().finalize_response(request, response, *args, **kwargs)
+        return response
 
 
 class _Replayed(Exception):

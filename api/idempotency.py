@@ -36,10 +36,10 @@ _POLL_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Replay:
-    """A kept answer to send again."""
+    """A kept answer to send again, byte for byte."""
 
     status: int
-    body: Any
+    body: str
 
 
 def _fingerprint(request: Request) -> str:
@@ -84,7 +84,7 @@ def idempotency_claim(request: Request, api_key: StorefrontKey) -> IdempotencyRe
                 field=HEADER,
             )
         if record.status == IdempotencyRecord.Status.DONE:
-            assert record.response_status is not None
+            assert record.response_status is not None and record.response_body is not None
             return Replay(record.response_status, record.response_body)
         lease = timedelta(seconds=settings.API_IDEMPOTENCY_LEASE_SECONDS)
         taken = IdempotencyRecord.objects.filter(
@@ -103,7 +103,7 @@ def idempotency_claim(request: Request, api_key: StorefrontKey) -> IdempotencyRe
         time.sleep(_POLL_SECONDS)
 
 
-def idempotency_finish(record: IdempotencyRecord, *, status_code: int, body: Any) -> None:
+def idempotency_finish(record: IdempotencyRecord, *, status_code: int, body: str) -> None:
     """Keep the answer under the claimed key, or release the key after a server error."""
     if status_code >= 500:
         IdempotencyRecord.objects.filter(pk=record.pk, status=IdempotencyRecord.Status.IN_PROGRESS).delete()

@@ -32,7 +32,7 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and body")
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True)
+    response_body = models.TextField(null=True, blank=True, help_text="The answer's JSON exactly as it was sent")
     locked_at = models.DateTimeField(help_text="When the work under this key started (a lease)")
     created_at = models.DateTimeField(auto_now_add=True)
 
