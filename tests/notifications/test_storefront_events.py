@@ -22,9 +22,10 @@ from monitoring.alerts import dead_storefront_events_check
 from notifications.models import Notification, StorefrontDelivery, StorefrontEvent
 from notifications.outbound import signed_headers, storefront_event_deliver, storefront_events_sweep
 from notifications.storefront import storefront_event
+from payments.services import order_cancel, payment_mark_failed, payment_mark_received
 from revenue.models import Payout
 from revenue.services import payout_apply_gateway_status
-from tests.factories import CreatorFactory, PayoutFactory, earn
+from tests.factories import CreatorFactory, PaymentFactory, PayoutFactory, earn
 from tests.receiver import Receiver
 from tests.staff import messages_of
 
@@ -183,3 +184,23 @@ def test_verifying_an_event_fails_with_another_secret():
     Webhook(SECRET).verify(body, headers)
     with pytest.raises(Exception, match="No matching signature"):
         Webhook("whsec_" + base64.b64encode(b"another secret of 32 bytes!!!!!").decode()).verify(body, headers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_payment_tells_the_storefront_why(storefront):
+    payment = PaymentFactory()
+    payment_mark_failed(payment, reason="Insufficient balance")
+    [event] = storefront.verified(SECRET)
+    assert event["type"] == "order.payment_failed"
+    assert (event["data"]["order"]["status"], event["data"]["reason"]) == ("payment_failed", "Insufficient balance")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payment_held_for_review_tells_the_storefront(storefront):
+    payment = PaymentFactory()
+    order_cancel(payment.order)
+    payment_mark_received(payment, amount=payment.amount, currency=payment.currency)
+    [event] = storefront.verified(SECRET)
+    assert event["type"] == "order.held_for_review"
+    assert event["data"]["payment"]["status"] == "needs_review"
+    assert event["data"]["reason"] == "Payment for a cancelled order"
