@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from accounts.models import User
 from core.money import CENT, MONEY_MAX, Currency
-from payments.models import Order, Payment
+from payments.models import Order, Payment, Refund
 from revenue.models import PayoutMethod, TransactionType
 
 from .base import StrictSerializer
@@ -197,6 +197,40 @@ class PaymentIn(StrictSerializer):
         if attrs["method"] == "card" and not attrs.get("customer"):
             raise serializers.ValidationError({"customer": ["A card payment needs the customer's id."]})
         return attrs
+
+
+class RefundLineIn(StrictSerializer):
+    line = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The order line's id")
+    amount = money(help_text="How much of the line goes back")
+
+
+class RefundIn(StrictSerializer):
+    lines = RefundLineIn(many=True, allow_empty=False, max_length=MAX_LINES)
+    reason = serializers.ChoiceField(choices=[r.lower() for r in Refund.Reason.values])
+    note = serializers.CharField(max_length=500, help_text="What happened, for the person who approves it")
+
+    def validate_lines(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if len({line["line"] for line in lines}) != len(lines):
+            raise serializers.ValidationError("Each line may appear once.")
+        return lines
+
+
+class RefundOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    order = serializers.IntegerField(source="order_id")
+    status = serializers.SerializerMethodField()
+    reason = serializers.SerializerMethodField()
+    amount = money_out()
+    platform_fee_refunded = money_out()
+    currency = serializers.CharField()
+    payout = serializers.CharField(source="payout.reference", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+    def get_status(self, refund: Refund) -> str:
+        return refund.status.lower()
+
+    def get_reason(self, refund: Refund) -> str:
+        return refund.reason.lower()
 
 
 # ---- creators ---------------------------------------------------------------------------

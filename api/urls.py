@@ -21,6 +21,7 @@ resources = [
     path("orders/<int:order_id>", views.OrderView.as_view(), name="order"),
     path("orders/<int:order_id>/cancel", views.OrderCancelView.as_view(), name="order-cancel"),
     path("orders/<int:order_id>/payments", views.OrderPaymentsView.as_view(), name="order-payments"),
+    path("orders/<int:order_id>/refunds", views.OrderRefundsView.as_view(), name="order-refunds"),
     path("payments/<str:reference>", views.PaymentView.as_view(), name="payment"),
     path(f"creators/{EXTERNAL_ID}/balance", views.BalanceView.as_view(), name="balance"),
     path(f"creators/{EXTERNAL_ID}/entries", views.EntriesView.as_view(), name="entries"),

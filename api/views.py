@@ -27,6 +27,7 @@ from accounts.services import PersonFields, person_upsert
 from core.money import Currency
 from core.phones import InvalidPhoneNumber, phone_normalize
 from payments.models import Order, Payment
+from payments.refunds import refund_request
 from payments.services import LineSpec, order_cancel, order_create, payment_link_create, payment_start
 from revenue.models import Payout, PayoutMethod
 from revenue.services import (
@@ -354,6 +355,35 @@ class OrderPaymentsView(ApiView):
         if method != Payment.Method.USSD_PUSH:
             payment = payment_link_create(payment, customer_id=data.get("customer", ""))
         return Response(s.PaymentOut(payment).data, status=status.HTTP_201_CREATED)
+
+
+class OrderRefundsView(ApiView):
+    @extend_schema(
+        operation_id="refunds_create",
+        summary="Ask for a full or partial refund of a paid order: paid to the buyer's wallet once staff approve it",
+        parameters=[IDEMPOTENCY],
+        request=s.RefundIn,
+        responses={201: s.RefundOut, **POST_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Half of one line",
+                value={"lines": [{"line": 12, "amount": "5000.00"}], "reason": "not_delivered", "note": "Lost"},
+                request_only=True,
+            )
+        ],
+    )
+    def post(self, request: Request, order_id: int) -> Response:
+        order = _order(order_id)
+        data = validated(s.RefundIn, request.data)
+        refund = refund_request(
+            order,
+            lines={line["line"]: line["amount"] for line in data["lines"]},
+            reason=data["reason"].upper(),
+            note=data["note"],
+            # The storefront asks on the buyer's behalf; a person at Blinno decides.
+            by=order.buyer,
+        )
+        return Response(s.RefundOut(refund).data, status=status.HTTP_201_CREATED)
 
 
 class PaymentView(ApiView):

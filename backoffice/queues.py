@@ -18,7 +18,7 @@ from clickpesa.models import WebhookEvent
 from core.queues import WorkQueue
 from notifications.models import Notification
 from payments.models import Payment
-from revenue.models import Payout
+from revenue.models import Approval, Payout
 
 from .models import StatementLine
 
@@ -59,6 +59,10 @@ def events_needing_attention() -> QuerySet[WebhookEvent]:
 
 def statement_lines_unresolved() -> QuerySet[StatementLine]:
     return StatementLine.objects.exclude(outcome=StatementLine.Outcome.MATCHED).filter(resolved_at__isnull=True)
+
+
+def approvals_waiting() -> QuerySet[Approval]:
+    return Approval.objects.filter(decision=Approval.Decision.PENDING)
 
 
 def notifications_failed() -> QuerySet[Notification]:
@@ -127,6 +131,15 @@ QUEUES: list[WorkQueue] = [
         "adjustment for the difference, or resolve with a note.",
         model=StatementLine,
         rows=statement_lines_unresolved,
+        roles=(FINANCE,),
+    ),
+    WorkQueue(
+        key="approvals_waiting",
+        title="Approvals waiting",
+        meaning="Refunds, adjustments and large payouts another person asked for. Check each and approve or "
+        "reject it with a reason; nothing moves until then, and nobody decides what they asked for.",
+        model=Approval,
+        rows=approvals_waiting,
         roles=(FINANCE,),
     ),
     WorkQueue(

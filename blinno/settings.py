@@ -302,6 +302,14 @@ ADJUSTMENT_APPROVAL_THRESHOLD = {
     "TZS": Decimal(env.str("ADJUSTMENT_APPROVAL_THRESHOLD_TZS", default="100000")),
     "USD": Decimal(env.str("ADJUSTMENT_APPROVAL_THRESHOLD_USD", default="40")),
 }
+# Refunds to buyers: whether Blinno gives its platform fee back ("refund") or keeps it ("keep"), per reason.
+REFUND_PLATFORM_FEE_POLICY = {
+    "CUSTOMER_REQUEST": env.str("REFUND_FEE_POLICY_CUSTOMER_REQUEST", default="keep"),
+    "NOT_DELIVERED": env.str("REFUND_FEE_POLICY_NOT_DELIVERED", default="refund"),
+    "DUPLICATE": env.str("REFUND_FEE_POLICY_DUPLICATE", default="refund"),
+    "FRAUD": env.str("REFUND_FEE_POLICY_FRAUD", default="refund"),
+    "OTHER": env.str("REFUND_FEE_POLICY_OTHER", default="keep"),
+}
 ADJUSTMENT_MAXIMUM = {
     "TZS": Decimal(env.str("ADJUSTMENT_MAXIMUM_TZS", default="10000000")),
     "USD": Decimal(env.str("ADJUSTMENT_MAXIMUM_USD", default="4000")),

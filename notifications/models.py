@@ -22,6 +22,7 @@ class Notification(models.Model):
         PAYMENT_REVERSED = "PAYMENT_REVERSED", "Payment returned (to buyer)"
         SALE_REVERSED = "SALE_REVERSED", "Sale reversed (to creator)"
         MONTHLY_STATEMENT = "MONTHLY_STATEMENT", "Monthly statement"
+        REFUND_PAID = "REFUND_PAID", "Refund paid (to buyer)"
         FINANCE_ALERT = "FINANCE_ALERT", "Finance alert"
         STAFF_ALERT = "STAFF_ALERT", "Staff alert"
 

@@ -91,6 +91,13 @@ TEXTS: dict[str, tuple[StrPromise, StrPromise]] = {
             "closing balance %(closing)s.\n\nBlinno"
         ),
     ),
+    Kind.REFUND_PAID: (
+        gettext_lazy("Your refund of %(amount)s has been paid"),
+        gettext_lazy(
+            "Hello %(name)s,\n\nWe sent your refund of %(amount)s to %(destination)s. "
+            "Reference: %(reference)s.\n\nBlinno"
+        ),
+    ),
     Kind.FINANCE_ALERT: (
         gettext_lazy("[Blinno finance] %(title)s"),
         gettext_lazy("%(title)s\n\n%(detail)s"),

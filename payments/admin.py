@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from decimal import Decimal, InvalidOperation
+from typing import cast
+
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from clickpesa.admin import requery_each, webhook_events_for
 from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column
 from core.admin_filters import DateRangeFilter, QueueFilter
+from core.money import format_money
+from core.users import User
 from revenue.admin.common import journal_for
 from revenue.models import PlatformFee
 
-from .models import Booking, Order, OrderLine, Payment, Subscription
+from .models import Booking, Order, OrderLine, Payment, Refund, RefundLine, Subscription
+from .refunds import RefundError, refund_request
 from .services import payment_requery
 
 BUYER_SEARCH = (
@@ -59,6 +66,70 @@ class OrderAdmin(ReadOnlyAdmin):
     list_select_related = ("buyer",)
     ordering = ("-created_at", "-id")
     inlines = [OrderLineInline, PaymentInline, PlatformFeeInline]
+    actions = ["request_refund"]
+
+    def has_request_refund_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("payments.request_refund")
+
+    @admin.action(description="Ask for a refund of the selected order", permissions=["request_refund"])
+    def request_refund(self, request: HttpRequest, queryset: QuerySet[Order]) -> HttpResponse | None:
+        """A page with the order's lines (what to give back of each), the reason and a note; then
+        `refund_request`, which waits for another person's approval."""
+        orders = list(queryset[:2])
+        if len(orders) != 1:
+            self.message_user(request, "Choose one order to refund.", messages.ERROR)
+            return None
+        order = orders[0]
+        lines = list(order.lines.select_related("creator"))
+        error = ""
+        if "apply" in request.POST:
+            try:
+                wanted = {line.pk: Decimal(request.POST.get(f"line_{line.pk}", "").strip() or "0") for line in lines}
+                refund = refund_request(
+                    order,
+                    lines={pk: amount for pk, amount in wanted.items() if amount != 0},
+                    reason=request.POST.get("reason", ""),
+                    note=request.POST.get("note", ""),
+                    by=cast(User, request.user),
+                )
+            except InvalidOperation:
+                error = "Amounts must be numbers, like 2500 or 2500.50."
+            except RefundError as exc:
+                error = exc.message
+            else:
+                self.log_change(request, order, f"Refund #{refund.pk} asked: {refund.amount} ({refund.reason})")
+                self.message_user(
+                    request,
+                    f"Refund #{refund.pk} of {format_money(refund.amount, refund.currency)} asked; "
+                    "it is paid once another person approves it.",
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Refund order #{order.pk}",
+            "opts": self.opts,
+            "order": order,
+            "lines": lines,
+            "reasons": Refund.Reason.choices,
+            "changelist_url": reverse("admin:payments_order_changelist"),
+            "error": error,
+        }
+        return TemplateResponse(request, "admin/payments/order/refund.html", context)
+
+
+class RefundLineInline(ReadOnlyTabularInline):
+    model = RefundLine
+    fields = ("line", "amount")
+
+
+@admin.register(Refund)
+class RefundAdmin(ReadOnlyAdmin):
+    list_display = ("id", "order", money_column("amount"), "reason", "status", "payout", "requested_by", "created_at")
+    list_filter = ("status", "reason", ("created_at", DateRangeFilter))
+    search_fields = ("order__buyer__username", "order__buyer__phone_number", "payout__reference", "note")
+    list_select_related = ("order", "payout", "requested_by")
+    inlines = [RefundLineInline]
 
 
 @admin.register(OrderLine)

@@ -6,6 +6,7 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from . import webhooks
+        from . import refunds, webhooks
 
         webhooks.register()
+        refunds.register()

@@ -176,3 +176,62 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"Payment {self.reference} · {format_money(self.amount, self.currency)} · {self.get_status_display()}"
+
+
+class Refund(models.Model):
+    """Money given back to a buyer for a paid order, in full or in part: asked by Support, decided by Finance.
+
+    ClickPesa has no refund for collections, so an approved refund travels as a payout to the
+    buyer's wallet (``payout``, purpose REFUND); its progress is that payout's status.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "REQUESTED", "Waiting for approval"
+        APPROVED = "APPROVED", "Approved (paid out to the buyer)"
+        REJECTED = "REJECTED"
+
+    class Reason(models.TextChoices):
+        CUSTOMER_REQUEST = "CUSTOMER_REQUEST", "Buyer asked"
+        NOT_DELIVERED = "NOT_DELIVERED", "Not delivered"
+        DUPLICATE = "DUPLICATE", "Charged twice"
+        FRAUD = "FRAUD", "Fraud"
+        OTHER = "OTHER", "Other"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.CharField(max_length=500, help_text="What happened, for the approver")
+    amount = money_field(help_text="What the buyer gets back")
+    platform_fee_refunded = money_field(default=0, help_text="Blinno's fee on the lines given back, by policy")
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    phone_number = models.CharField(max_length=20, help_text="The buyer's wallet, 255XXXXXXXXX")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    payout = models.OneToOneField(
+        "revenue.Payout", null=True, blank=True, on_delete=models.PROTECT, related_name="refund"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_positive")]
+        permissions = [("request_refund", "Can ask for a refund to a buyer")]
+
+    def __str__(self) -> str:
+        return (
+            f"Refund #{self.pk} of order #{self.order_id} · {format_money(self.amount, self.currency)} · {self.status}"
+        )
+
+
+class RefundLine(models.Model):
+    """How much of one order line a refund gives back."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.PROTECT, related_name="lines")
+    line = models.ForeignKey(OrderLine, on_delete=models.PROTECT, related_name="refund_lines")
+    amount = money_field()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_line_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"{format_money(self.amount, self.refund.currency)} of {self.line}"

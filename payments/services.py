@@ -469,7 +469,6 @@ def _reversed(
         next_recheck_at=None,
         notes=append_note(payment.notes, f"{target} by ClickPesa: {why}"),
     )
-    order_transition(order, Order.Status.REFUNDED, now=now)
     fees = list(PlatformFee.objects.filter(order_id=order.pk).select_related("creator"))
     # The creators' accounts are locked (receivable first) before their fee rows are touched, as a
     # payout request does: the other order could deadlock with a request attaching those rows.
@@ -484,6 +483,15 @@ def _reversed(
         charges=charges,
         why=f"{word} by ClickPesa: {why}",
     )
+    order_refunded(order, now=now)
+    _notify_reversal(payment, order, fees, txn, charges=charges, why=why)
+    return Result.done(f"payment {word}: capture undone")
+
+
+def order_refunded(order: Order, *, now: datetime) -> None:
+    """A locked PAID order given back in full (a reversal, or refunds of every line): order REFUNDED,
+    fee rows refunded, bookings and subscriptions cancelled."""
+    order_transition(order, Order.Status.REFUNDED, now=now)
     fees_refund(order.pk, now=now)
     _move_lines(
         order,
@@ -491,8 +499,6 @@ def _reversed(
         booking=(Booking.Status.CONFIRMED, CANCELLED_BOOKING),
         subscription=(Subscription.Status.ACTIVE, CANCELLED_SUB),
     )
-    _notify_reversal(payment, order, fees, txn, charges=charges, why=why)
-    return Result.done(f"payment {word}: capture undone")
 
 
 def _notify_reversal(

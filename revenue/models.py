@@ -195,6 +195,8 @@ class LedgerTransaction(models.Model):
         PAYMENT_REVERSAL = "PAYMENT_REVERSAL", "Payment reversal"
         RECEIVABLE_RECOVERY = "RECEIVABLE_RECOVERY", "Receivable recovery"
         TAX_REMITTANCE = "TAX_REMITTANCE", "Tax remittance"
+        REFUND = "REFUND", "Refund to a buyer"
+        REFUND_RETURN = "REFUND_RETURN", "Refund returned"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     idempotency_key = models.CharField(max_length=120)  # unique: see Meta
@@ -322,7 +324,13 @@ class Payout(models.Model):
     RETURNED_STATUSES = (Status.FAILED, Status.REFUNDED, Status.REVERSED, Status.CANCELLED)
     IN_FLIGHT_STATUSES = (Status.PENDING, Status.PROCESSING)
 
+    class Purpose(models.TextChoices):
+        CREATOR = "CREATOR", "Creator's earnings"
+        REFUND = "REFUND", "Refund to a buyer"
+
+    # The recipient: a creator, or for a refund (purpose REFUND) the buyer.
     creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
+    purpose = models.CharField(max_length=8, choices=Purpose.choices, default=Purpose.CREATOR)
     reference = models.CharField(max_length=40, unique=True, help_text="ClickPesa orderReference")
     amount = money_field()
     currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)

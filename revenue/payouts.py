@@ -176,6 +176,8 @@ def _transition(
                 },
                 group="Finance",
             )
+    if payout.purpose == Payout.Purpose.REFUND:
+        messages = _refund_messages(payout, current, target, reason)
     PayoutStatusChange.objects.create(
         payout=payout,
         from_status=current,
@@ -186,7 +188,8 @@ def _transition(
         note=(reason or "")[:500],
     )
     notify_many(messages)
-    _tell_storefront(payout, reason=reason)
+    if payout.purpose == Payout.Purpose.CREATOR:  # a refund is Blinno's business with the buyer, not the storefront's
+        _tell_storefront(payout, reason=reason)
     return Result.done(f"{current} -> {target}")
 
 
@@ -213,6 +216,32 @@ def _tell_storefront(payout: Payout, *, reason: str) -> None:
         },
         dedupe_key=f"payout:{payout.pk}:{payout.status}",
     )
+
+
+def _refund_messages(payout: Payout, current: str, target: str, reason: str) -> list[Message]:
+    """A refund's payout tells the buyer when it arrives, and finance when it came back."""
+    if target == Payout.Status.PAID:
+        buyer = payout.creator
+        context = {
+            "name": buyer.get_short_name() or buyer.username,
+            "amount": format_money(payout.amount, payout.currency),
+            "destination": payout.destination_label,
+            "reference": payout.reference,
+        }
+        return [Message(NKind.REFUND_PAID, f"payout:{payout.pk}:refund-paid", context, buyer)]
+    if target in Payout.RETURNED_STATUSES:
+        return staff_messages(
+            kind=NKind.FINANCE_ALERT,
+            dedupe_key=f"payout:{payout.pk}:refund-returned",
+            context={
+                "title": f"Refund {payout.reference} {target.lower()} (was {current.lower()})",
+                "detail": f"{format_money(payout.amount, payout.currency)} to {payout.destination_label} did not "
+                f"reach the buyer: {reason or 'no reason given'}. The refund is undone in the ledger; the creators' "
+                "shares are back in their balances. Ask for a new refund once the wallet is right.",
+            },
+            group="Finance",
+        )
+    return []
 
 
 @transaction.atomic

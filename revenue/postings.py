@@ -242,6 +242,70 @@ def _take_shares(book: AccountBook, shares: Mapping[int, Decimal], held: Mapping
     return postings
 
 
+def post_refund(
+    *,
+    payout: Payout,
+    order_id: int,
+    payment_id: int,
+    shares: Mapping[int, Decimal],
+    held: Mapping[int, Decimal],
+    platform_fee: Decimal,
+    by: User,
+) -> LedgerTransaction:
+    """A refund to a buyer approved: Dr each creator's share of it (pending while held, then available,
+    the rest to their receivable, as :func:`post_reversal`), Dr platform fees what the policy gives back;
+    Cr refunds in flight what the buyer gets (the refund payout's amount). Key ``refund:payout:<id>``."""
+    book = account_book(
+        payout.currency, creator_ids=shares, platform_kinds=[Kind.PLATFORM_FEES, Kind.REFUNDS_IN_FLIGHT]
+    )
+    lock_receivables(book, shares)
+    postings = _take_shares(book, shares, held)
+    if platform_fee > 0:
+        postings.append(debit(book.platform(Kind.PLATFORM_FEES), platform_fee))
+    postings.append(credit(book.platform(Kind.REFUNDS_IN_FLIGHT), payout.amount))
+    txn, _ = ledger_post(
+        kind=TxnKind.REFUND,
+        idempotency_key=f"refund:payout:{payout.pk}",
+        postings=postings,
+        memo=f"Refund {payout.reference} for order #{order_id}",
+        payment_id=payment_id,
+        payout=payout,
+        posted_by=by,
+    )
+    return txn
+
+
+def _refund_return_postings(payout: Payout, *, paid: bool, fee_returned: bool) -> list[Posting]:
+    """The refund's entries mirrored: each creator's share back where it came from (a receivable's part
+    to available, where a debt left since then is recovered as usual), the platform fee back; from refunds
+    in flight before ClickPesa paid, from gateway cash (with its fee, if returned) after."""
+    refund = LedgerTransaction.objects.get(payout=payout, kind=TxnKind.REFUND)
+    entries = list(refund.entries.select_related("account"))
+    creator_ids = {e.account.creator_id for e in entries if e.account.creator_id is not None}
+    book = account_book(
+        payout.currency,
+        creator_ids=creator_ids,
+        platform_kinds=[Kind.GATEWAY_CASH, Kind.PAYOUT_FEES, Kind.REFUNDS_IN_FLIGHT, Kind.PLATFORM_FEES],
+    )
+    postings: list[Posting] = []
+    for entry in entries:
+        account = entry.account
+        if account.kind == Kind.REFUNDS_IN_FLIGHT:
+            source = book.platform(Kind.GATEWAY_CASH) if paid else account
+            postings.append(debit(source, entry.amount))
+        elif account.kind == Kind.CREATOR_RECEIVABLE:
+            assert account.creator_id is not None  # a receivable is a creator's
+            postings.append(credit(book.creator(account.creator_id, Kind.CREATOR_AVAILABLE), entry.amount))
+        else:
+            postings.append(credit(account, entry.amount))
+    if paid and fee_returned and payout.gateway_fee:
+        postings += [
+            debit(book.platform(Kind.GATEWAY_CASH), payout.gateway_fee),
+            credit(book.platform(Kind.PAYOUT_FEES), payout.gateway_fee),
+        ]
+    return postings
+
+
 def post_release(*, payment_id: int, order_id: int, creator_id: int, currency: str, amount: Decimal) -> None:
     """A hold ended: Dr the creator's pending, Cr their available. Key ``payment:<id>:creator:<id>:release``.
 
@@ -286,19 +350,22 @@ def post_reserve(payout: Payout, *, requested_by: User | None) -> None:
 
 
 def post_settle(payout: Payout) -> None:
-    """Payout paid: Dr in flight, Cr gateway cash; ClickPesa's fee Dr payout fees, Cr gateway cash.
-    Key ``payout:<id>:settle``."""
+    """Payout paid: Dr in flight (the creator's, or refunds in flight for a refund to a buyer), Cr gateway
+    cash; ClickPesa's fee Dr payout fees, Cr gateway cash. Key ``payout:<id>:settle``."""
+    refund = payout.purpose == Payout.Purpose.REFUND
     book = account_book(
         payout.currency,
-        creator_ids=[payout.creator_id],
+        creator_ids=() if refund else [payout.creator_id],
         creator_kinds=[Kind.CREATOR_PAYOUT_IN_FLIGHT],
-        platform_kinds=[Kind.GATEWAY_CASH, Kind.PAYOUT_FEES],
+        platform_kinds=[Kind.GATEWAY_CASH, Kind.PAYOUT_FEES, Kind.REFUNDS_IN_FLIGHT],
     )
     cash = book.platform(Kind.GATEWAY_CASH)
-    postings = [
-        debit(book.creator(payout.creator_id, Kind.CREATOR_PAYOUT_IN_FLIGHT), payout.amount),
-        credit(cash, payout.amount),
-    ]
+    in_flight = (
+        book.platform(Kind.REFUNDS_IN_FLIGHT)
+        if refund
+        else book.creator(payout.creator_id, Kind.CREATOR_PAYOUT_IN_FLIGHT)
+    )
+    postings = [debit(in_flight, payout.amount), credit(cash, payout.amount)]
     if payout.gateway_fee:
         postings += [debit(book.platform(Kind.PAYOUT_FEES), payout.gateway_fee), credit(cash, payout.gateway_fee)]
     ledger_post(
@@ -317,7 +384,17 @@ def post_return(payout: Payout, *, from_status: str, fee_returned: bool) -> None
     cash (ClickPesa returned it to our balance), with ClickPesa's fee when that came back too.
     The tax withheld comes back too: nothing was paid, so nothing is due on it.
     The key is the same whichever return event comes first, so a second one never posts again.
+    A refund to a buyer that came back undoes its refund instead (:func:`_refund_return_postings`).
     """
+    if payout.purpose == Payout.Purpose.REFUND:
+        ledger_post(
+            kind=TxnKind.REFUND_RETURN,
+            idempotency_key=f"payout:{payout.pk}:return",
+            postings=_refund_return_postings(payout, paid=from_status == Payout.Status.PAID, fee_returned=fee_returned),
+            memo=f"Refund {payout.reference} returned ({from_status} -> {payout.status})",
+            payout=payout,
+        )
+        return
     book = account_book(
         payout.currency,
         creator_ids=[payout.creator_id],

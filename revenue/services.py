@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -40,7 +41,14 @@ from .models import (
 )
 from .payouts import PayoutError, payout_apply_gateway_status, payout_transition
 from .polling import poll_payout
-from .postings import post_adjustment, post_deposit, post_recovery, post_reserve, post_tax_remittance
+from .postings import (
+    post_adjustment,
+    post_deposit,
+    post_recovery,
+    post_refund,
+    post_reserve,
+    post_tax_remittance,
+)
 from .submission import payout_release_for_submission, payout_submission_rearm
 from .tax import withholding
 
@@ -427,6 +435,62 @@ def deposit_record(
         return Result.unchanged(f"deposit {reference} already recorded")
     post_deposit(deposit)
     return Result.done("deposit recorded")
+
+
+@transaction.atomic
+def refund_payout_create(
+    buyer: User,
+    *,
+    amount: Decimal,
+    currency: str,
+    phone_number: str,
+    order_id: int,
+    payment_id: int,
+    shares: Mapping[int, Decimal],
+    held: Mapping[int, Decimal],
+    platform_fee: Decimal,
+    by: User,
+) -> Payout:
+    """Pay an approved refund to the buyer's wallet: a PENDING payout (purpose REFUND, its own reference)
+    submitted by the same machinery as creator payouts, and the REFUND posting that takes the creators'
+    shares (and the platform fee, by policy) into refunds in flight (revenue.postings.post_refund)."""
+    name = buyer.get_full_name() or buyer.username
+    payout = Payout.objects.create(
+        creator=buyer,
+        purpose=Payout.Purpose.REFUND,
+        reference=new_reference("BLNRF"),
+        amount=amount,
+        currency=currency,
+        method=None,
+        method_kind=PayoutMethod.Kind.MOBILE_WALLET,
+        method_snapshot={
+            "kind": PayoutMethod.Kind.MOBILE_WALLET,
+            "provider": "Mobile wallet",
+            "account_number": phone_number,
+            "account_name": name,
+            "bic": "",
+        },
+        requested_by=by,
+    )
+    post_refund(
+        payout=payout,
+        order_id=order_id,
+        payment_id=payment_id,
+        shares=shares,
+        held=held,
+        platform_fee=platform_fee,
+        by=by,
+    )
+    PayoutStatusChange.objects.create(
+        payout=payout,
+        from_status="",
+        to_status=Payout.Status.PENDING,
+        source=PayoutStatusChange.Source.ADMIN,
+        changed_by=by,
+        note=f"Refund for order #{order_id}: {format_money(amount, currency)} to {payout.destination_label}",
+    )
+    transaction.on_commit(lambda: tasks.payout_submit_enqueue(payout.pk), robust=True)
+    return payout
 
 
 # Touching these needs a second person, whatever the amount.

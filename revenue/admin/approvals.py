@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from core.admin_base import ReadOnlyAdmin, apply_each, tell
-from core.admin_filters import DateRangeFilter
+from core.admin_filters import DateRangeFilter, QueueFilter
 
 from ..approvals import DECIDE_PERMISSION, approval_approve, approval_reject
 from ..models import Approval
@@ -36,7 +36,7 @@ class ApprovalAdmin(ReadOnlyAdmin):
         "decided_by",
         "decided_at",
     )
-    list_filter = ("decision", "kind", "currency", ("requested_at", DateRangeFilter))
+    list_filter = (QueueFilter, "decision", "kind", "currency", ("requested_at", DateRangeFilter))
     search_fields = ("summary", "reason", "requested_by__username", "decided_by__username")
     list_select_related = ("requested_by", "decided_by")
     actions = ["approve_approvals", "reject_approvals"]

@@ -50,6 +50,7 @@ def test_finance_sees_finance_queues(finance):
         "payouts_returned",
         "payouts_unreconciled",
         "statement_unresolved",
+        "approvals_waiting",
     ]
 
 
@@ -151,3 +152,21 @@ def test_the_home_page_costs_the_same_queries_at_two_table_sizes(request, who, d
         needs_review_payment()
     with django_assert_max_num_queries(len(few)):
         client.get(HOME)
+
+
+@pytest.mark.django_db
+def test_approvals_waiting_are_counted_for_finance_and_link_to_their_list(finance, settings):
+    from decimal import Decimal
+
+    from revenue.services import payout_request
+    from tests.factories import CreatorFactory, earn
+
+    settings.PAYOUT_APPROVAL_THRESHOLD = {"TZS": Decimal("9000.00")}
+    creator = CreatorFactory()
+    earn(creator)
+    payout_request(creator)
+
+    assert counts(finance)["approvals_waiting"] == "1"
+    listed = finance.get("/admin/revenue/approval/", {"queue": "approvals_waiting"})
+    assert listed.status_code == 200
+    assert "1 approval" in listed.content.decode()

@@ -44,6 +44,12 @@ CONTEXTS = {
     },
     Kind.PAYMENT_REVERSED: {"name": "Juma", "order": 7, "total": "TZS 10,750.00", "reference": "BLN1"},
     Kind.SALE_REVERSED: {"name": "Asha", "order": 7, "amount": "TZS 9,200.00", "owed": "TZS 9,200.00"},
+    Kind.REFUND_PAID: {
+        "name": "Juma",
+        "amount": "TZS 10,000.00",
+        "destination": "Mobile wallet ****0002",
+        "reference": "R1",
+    },
     Kind.FINANCE_ALERT: {"title": "Collected amount differs", "detail": "Expected TZS 10,750.00"},
     Kind.STAFF_ALERT: {"title": "Event dead", "detail": "Event 12"},
 }
