@@ -168,6 +168,7 @@ def _approved(approval: Approval, by: User) -> str:
         shares=shares,
         held=held,
         platform_fee=platform_fee,
+        captured_on=timezone.localdate(refund.payment.completed_at),
         by=by,
     )
     Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.APPROVED, payout=payout, updated_at=timezone.now())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -250,18 +251,26 @@ def post_refund(
     shares: Mapping[int, Decimal],
     held: Mapping[int, Decimal],
     platform_fee: Decimal,
+    captured_on: date,
     by: User,
 ) -> LedgerTransaction:
     """A refund to a buyer approved: Dr each creator's share of it (pending while held, then available,
     the rest to their receivable, as :func:`post_reversal`), Dr platform fees what the policy gives back;
-    Cr refunds in flight what the buyer gets (the refund payout's amount). Key ``refund:payout:<id>``."""
+    Cr refunds in flight what the buyer gets (the refund payout's amount). The fee given back leaves
+    platform fees net of its VAT and VAT payable the VAT, at the capture's rate. Key ``refund:payout:<id>``."""
     book = account_book(
-        payout.currency, creator_ids=shares, platform_kinds=[Kind.PLATFORM_FEES, Kind.REFUNDS_IN_FLIGHT]
+        payout.currency,
+        creator_ids=shares,
+        platform_kinds=[Kind.PLATFORM_FEES, Kind.VAT_PAYABLE, Kind.REFUNDS_IN_FLIGHT],
     )
     lock_receivables(book, shares)
     postings = _take_shares(book, shares, held)
-    if platform_fee > 0:
-        postings.append(debit(book.platform(Kind.PLATFORM_FEES), platform_fee))
+    # The fee given back was credited net of its VAT at capture: both come back, at the capture's rate.
+    split = vat_split(platform_fee, Decimal(0), captured_on)
+    if split.platform_net > 0:
+        postings.append(debit(book.platform(Kind.PLATFORM_FEES), split.platform_net))
+    if split.vat > 0:
+        postings.append(debit(book.platform(Kind.VAT_PAYABLE), split.vat))
     postings.append(credit(book.platform(Kind.REFUNDS_IN_FLIGHT), payout.amount))
     txn, _ = ledger_post(
         kind=TxnKind.REFUND,

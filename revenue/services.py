@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -449,6 +449,7 @@ def refund_payout_create(
     shares: Mapping[int, Decimal],
     held: Mapping[int, Decimal],
     platform_fee: Decimal,
+    captured_on: date,
     by: User,
 ) -> Payout:
     """Pay an approved refund to the buyer's wallet: a PENDING payout (purpose REFUND, its own reference)
@@ -479,6 +480,7 @@ def refund_payout_create(
         shares=shares,
         held=held,
         platform_fee=platform_fee,
+        captured_on=captured_on,
         by=by,
     )
     PayoutStatusChange.objects.create(

@@ -1,16 +1,11 @@
-"""Four eyes: Finance decides approvals (revenue.decide_approval); Support asks for refunds to buyers."""
+"""Four eyes: Finance decides approvals (revenue.decide_approval); Support sees them."""
 
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 GRANTS = {
-    "Finance": [("revenue", "decide_approval"), ("revenue", "view_approval"), ("payments", "view_refund")],
-    "Support": [
-        ("revenue", "view_approval"),
-        ("payments", "request_refund"),
-        ("payments", "view_refund"),
-        ("payments", "view_refundline"),
-    ],
+    "Finance": [("revenue", "decide_approval"), ("revenue", "view_approval")],
+    "Support": [("revenue", "view_approval")],
 }
 
 
@@ -41,7 +36,6 @@ class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0006_support_replays_storefront_events"),
         ("revenue", "0014_approval"),
-        ("payments", "0007_refunds"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('payments', '0006_payment_completed_index'),
-        ('revenue', '0016_payout_purpose_refund_kinds'),
+        ('revenue', '0017_payout_purpose_refund_kinds'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
