@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "rest_framework_api_key",
     "axes",
     "django_otp",
@@ -375,7 +376,15 @@ STOREFRONT_WEBHOOK_URL = env.str("STOREFRONT_WEBHOOK_URL", default="")
 STOREFRONT_WEBHOOK_SECRET = env.str("STOREFRONT_WEBHOOK_SECRET", default="")
 STOREFRONT_WEBHOOK_MAX_ATTEMPTS = env.int("STOREFRONT_WEBHOOK_MAX_ATTEMPTS", default=10)
 
-SPECTACULAR_SETTINGS = {"TITLE": "Blinno money service", "VERSION": "1.0.0", "SERVE_INCLUDE_SCHEMA": False}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Blinno money service",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's scripts served from here (drf-spectacular-sidecar), not from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 LOGGING = {
     "version": 1,
