@@ -380,8 +380,8 @@ def parse_payment(data: Mapping[str, Any]) -> PaymentData:
     customerEmail, customerPhoneNumber}`` over ``customer{name, email, phone}`` (a query's
     ``paymentPhoneNumber`` last). The amount is ``None`` when absent (``PAYMENT FAILED``
     carries none); the currency is upper-cased. ``raw_status`` is the status as sent (``""``
-    when absent) and ``status`` its normalised form. A reversal's ``message`` may sit in
-    ``reverse`` or ``refund``; ``charges`` is what ClickPesa kept for reversing "with charges"
+    when absent) and ``status`` its normalised form. A reversal's ``message`` (in ``reverse`` or
+    ``refund``) wins over the payment's; ``charges`` is what ClickPesa kept for reversing "with charges"
     (``reverse.charges``, else ``reverse.fee``, else ``charges``; zero or absent otherwise).
     Raises :class:`PayloadError` for a missing ``orderReference`` or an invalid amount or charge.
     """
@@ -397,7 +397,8 @@ def parse_payment(data: Mapping[str, Any]) -> PaymentData:
         amount=_optional_money(data, "collectedAmount", "amount"),
         currency=_currency(data, "collectedCurrency", "currency"),
         channel=_text(data.get("channel")),
-        message=_text(data.get("message")) or _text(returned.get("message")),
+        # A reversal's own message says why the money went back; the payment's says how it came in.
+        message=_text(returned.get("message")) or _text(data.get("message")),
         customer_name=_text(_first(customer, "customerName", "name")[1]),
         customer_email=_text(_first(customer, "customerEmail", "email")[1]),
         customer_phone=_text(_first(customer, "customerPhoneNumber", "phone")[1])

@@ -40,7 +40,7 @@ from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen
 from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
 from revenue.postings import post_capture, post_reversal
 
-from .models import Booking, Order, OrderLine, Payment, Subscription
+from .models import Booking, Order, OrderLine, Payment, Refund, Subscription
 from .polling import poll_payment, recheck_next
 
 logger = logging.getLogger(__name__)
@@ -458,6 +458,16 @@ def _reversed(
         )
 
     order = payment.order
+    refunded = list(order.refunds.filter(status=Refund.Status.APPROVED).values_list("pk", flat=True))
+    if refunded:
+        # Blinno already paid the buyer back (part of) this order; taking the creators' shares again would
+        # charge them twice for one buyer. The buyer may have been paid twice: a person decides.
+        return _needs_review(
+            payment,
+            note=f"ClickPesa says {status} after Blinno's refund(s) {refunded} of order #{order.pk}; nothing moved.",
+            title=f"Payment {word} after a refund",
+            event=event,
+        )
     now = timezone.now()
     why = reason.strip()[:200] or "no reason given"
     payment_transition(

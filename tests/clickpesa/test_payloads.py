@@ -522,3 +522,19 @@ def test_it_requires_a_positive_deposit() -> None:
 
     with pytest.raises(PayloadError, match="depositAmount must be positive"):
         parse_deposit(data)
+
+
+def test_a_reversed_payment_says_why_and_what_clickpesa_kept():
+    from clickpesa.payloads import parse_payment
+
+    data = parse_payment(
+        {
+            "orderReference": "BLN1",
+            "status": "REVERSED",
+            "collectedAmount": "26375",
+            "message": "Payment received",
+            "reverse": {"message": "Reversed on customer request", "reversedWithCharges": True, "charges": "500"},
+        }
+    )
+
+    assert (data.status, data.message, data.charges) == ("REVERSED", "Reversed on customer request", Decimal("500.00"))

@@ -218,3 +218,20 @@ def test_support_asks_for_a_refund_from_the_orders_page(support, approver):
     refund = Refund.objects.get()
     assert (refund.amount, refund.requested_by) == (Decimal("2500.50"), support.user)
     assert Approval.objects.get(kind="REFUND").decision == "PENDING"
+
+
+def test_a_reversal_after_blinnos_refund_moves_nothing_and_asks_finance(support_user, approver):
+    from payments.models import Payment
+    from payments.services import payment_mark_reversed
+
+    creator, order, payment = sold()
+    refund = ask(order, support_user)
+    approval_approve(Approval.objects.get(subject_id=refund.pk, kind="REFUND"), by=approver)
+
+    payment_mark_reversed(payment, status="REVERSED")
+
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.NEEDS_REVIEW
+    assert "after Blinno's refund" in payment.notes
+    assert not LedgerTransaction.objects.filter(kind="PAYMENT_REVERSAL").exists()
+    assert creator_balance(creator).receivable == Decimal("0.00")  # the share was taken once, by the refund

@@ -71,16 +71,36 @@ class CreatorModel:
     payout: PayoutModel
     receivable: Decimal = Decimal(0)
     reversed: bool = False
+    refunded: bool = False
+    reviewed: bool = False
     cash_in: Decimal = Decimal(0)
+    refunds_in_flight: Decimal = Decimal(0)
 
-    def reverse_sale(self, share: Decimal, total: Decimal) -> str:
-        if self.reversed:
-            return "same"
+    def _take(self, share: Decimal) -> None:
         taken = min(self.payout.available, share)
         self.payout.available -= taken
         self.receivable += share - taken
+
+    def reverse_sale(self, share: Decimal, total: Decimal) -> str:
+        """ClickPesa gives the sale back: once; after Blinno's own refund it moves nothing and is
+        parked for review (once; later reports change nothing)."""
+        if self.refunded and not self.reviewed:
+            self.reviewed = True
+            return "review"
+        if self.reversed or self.refunded:
+            return "same"
+        self._take(share)
         self.cash_in -= total
         self.reversed = True
+        return "applied"
+
+    def refund_sale(self, share: Decimal, amount: Decimal) -> str:
+        """Blinno refunds the whole sale (approved; its payout not yet paid): refused once given back."""
+        if self.reversed or self.refunded:
+            return "refused"
+        self._take(share)
+        self.refunds_in_flight += amount
+        self.refunded = True
         return "applied"
 
     def sale(self, share: Decimal, total: Decimal) -> None:

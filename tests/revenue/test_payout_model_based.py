@@ -9,23 +9,41 @@ from hypothesis import strategies as st
 
 from core.results import Effect
 from payments.models import Payment
+from payments.refunds import RefundError, refund_request
 from payments.services import payment_mark_reversed
+from revenue.approvals import approval_approve
 from revenue.ledger import account_balance, account_book, ledger_audit
-from revenue.models import LedgerAccount, LedgerTransaction
+from revenue.models import Approval, LedgerAccount, LedgerTransaction
 from revenue.services import creator_balance, payout_apply_gateway_status
 from tests.factories import PayoutFactory, earn
+from tests.staff import staff
 
 from .payout_model import TARGET, CreatorModel, PayoutModel
 
 Kind = LedgerAccount.Kind
 FEE = Decimal("1180.00")
-REVERSE, SALE = "reverse the sale", "new sale"
-WORDS = [*sorted(TARGET), REVERSE, SALE]
-EFFECTS = {"applied": Effect.APPLIED, "same": Effect.UNCHANGED, "stale": Effect.STALE}
+REVERSE, SALE, REFUND = "reverse the sale", "new sale", "refund the sale"
+WORDS = [*sorted(TARGET), REVERSE, SALE, REFUND]
+EFFECTS = {"applied": Effect.APPLIED, "review": Effect.APPLIED, "same": Effect.UNCHANGED, "stale": Effect.STALE}
+
+
+def platform(kind: str) -> Decimal:
+    return account_balance(account_book("TZS", creator_kinds=(), platform_kinds=[kind]).platform(kind))
 
 
 def gateway_cash() -> Decimal:
-    return account_balance(account_book("TZS", platform_kinds=[Kind.GATEWAY_CASH]).platform(Kind.GATEWAY_CASH))
+    return platform(Kind.GATEWAY_CASH)
+
+
+def refund(sale: Payment, support, finance) -> str:
+    """Support asks for the whole sale back (not delivered: the fee too), Finance approves."""
+    line = sale.order.lines.get()
+    try:
+        asked = refund_request(sale.order, lines={line.pk: line.amount}, reason="NOT_DELIVERED", note="x", by=support)
+    except RefundError:
+        return "refused"
+    approval_approve(Approval.objects.get(kind=Approval.Kind.REFUND, subject_id=asked.pk), by=finance)
+    return "applied"
 
 
 @pytest.mark.django_db
@@ -42,10 +60,15 @@ def gateway_cash() -> Decimal:
 def test_random_event_sequences_match_the_model(events):
     payout = PayoutFactory()
     sale = Payment.objects.get(order__lines__creator=payout.creator)
+    support, finance = staff("Support"), staff("Finance")
     model = CreatorModel(PayoutModel(amount=payout.amount, fee=FEE))
-    cash_start = gateway_cash()
+    cash_start, refunds_start = gateway_cash(), platform(Kind.REFUNDS_IN_FLIGHT)
     for word in events:
-        if word == REVERSE:
+        if word == REFUND:
+            expected = model.refund_sale(payout.amount, sale.order.subtotal)
+            assert refund(sale, support, finance) == expected, (events, word)
+            outcome = None
+        elif word == REVERSE:
             outcome = payment_mark_reversed(sale, status="REVERSED")
             expected = model.reverse_sale(payout.amount, sale.amount)
         elif word == SALE:
@@ -67,6 +90,7 @@ def test_random_event_sequences_match_the_model(events):
             model.receivable,
         ), (events, word)
         assert gateway_cash() == cash_start - model.payout.cash_out + model.cash_in
+        assert platform(Kind.REFUNDS_IN_FLIGHT) == refunds_start + model.refunds_in_flight
         returns = payout.ledger_transactions.filter(kind=LedgerTransaction.Kind.PAYOUT_RETURN).count()
         assert returns == model.payout.returns <= 1
         assert ledger_audit(record=False).ok is True
