@@ -8,21 +8,31 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+from django.utils.http import urlencode
+from django.views.decorators.http import require_POST
 
-from core.admin_base import ReadOnlyAdmin, money_column
-from core.admin_filters import QueueFilter
+from core.admin_base import ReadOnlyAdmin, apply_each, money_column, require_permission, resolve_one, tell
+from core.admin_filters import IsSetFilter, QueueFilter
 from core.errors import BlinnoError
 from core.money import Currency
 from revenue.admin.common import admin_user
 
 from .models import StatementImport, StatementLine
-from .reconciliation import statement_fetch, statement_import_csv, statement_summary
+from .reconciliation import (
+    StatementAlreadyImported,
+    statement_fetch,
+    statement_import_csv,
+    statement_line_accept,
+    statement_line_resolve,
+    statement_summary,
+)
 
 STATEMENT_MAX_BYTES = 10 * 1024 * 1024
 STATEMENT_MAX_DAYS = 93  # ClickPesa's statement endpoint is for reporting periods, not years
@@ -34,11 +44,6 @@ def _context(model_admin: admin.ModelAdmin, request: HttpRequest, title: str, **
 
 def _link(url_name: str, pk: object, text: object) -> str:
     return format_html('<a href="{}">{}</a>', reverse(url_name, args=[pk]), text)
-
-
-def _require(request: HttpRequest, permission: str) -> None:
-    if not request.user.has_perm(permission):
-        raise PermissionDenied
 
 
 class _PeriodForm(forms.Form):
@@ -81,7 +86,7 @@ class StatementFetchForm(_PeriodForm):
 
 def statement_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, *, fetch: bool) -> HttpResponse:
     """Upload a statement CSV, or fetch one for a period from ClickPesa, and reconcile it."""
-    _require(request, "backoffice.import_statement")
+    require_permission(request, "backoffice.import_statement")
     form_class = StatementFetchForm if fetch else StatementUploadForm
     form = form_class(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -103,6 +108,9 @@ def statement_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, *
                     period_start=data["period_start"],
                     period_end=data["period_end"],
                 )
+        except StatementAlreadyImported as exc:
+            url = reverse("admin:backoffice_statementimport_change", args=[exc.first.pk])
+            form.add_error(None, format_html('{} <a href="{}">Open {}</a>.', exc.message, url, exc.first))
         except BlinnoError as exc:
             form.add_error(None, exc.message)
         else:
@@ -116,6 +124,12 @@ def statement_import_view(model_admin: admin.ModelAdmin, request: HttpRequest, *
 
 
 OUTCOMES = StatementLine.Outcome
+
+
+class ReconciledLineFilter(IsSetFilter):
+    title = "resolved by hand"
+    parameter_name = "resolved"
+    field_name = "resolved_at"
 
 
 @admin.register(StatementImport)
@@ -218,12 +232,131 @@ class StatementLineAdmin(ReadOnlyAdmin):
         money_column("amount"),
         money_column("our_amount", "our amount"),
         "outcome",
+        "settled",
         "detail",
         "ours",
     )
-    list_filter = (QueueFilter, "outcome", "line_type", "statement")
+    list_filter = (QueueFilter, "outcome", ReconciledLineFilter, "line_type", "statement")
     search_fields = ("order_reference", "gateway_id", "description")
     ordering = ("statement", "row_number", "id")
+    list_select_related = ("payout", "payment", "deposit", "statement")
+    change_form_template = "admin/backoffice/statementline/change_form.html"
+    actions = ["accept_lines", "resolve_lines"]
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("revenue.reconcile_payout")
+
+    @admin.action(description="Accept the match and reconcile the payout", permissions=["resolve"])
+    def accept_lines(self, request: HttpRequest, queryset: QuerySet[StatementLine]) -> None:
+        """Each line's payout is reconciled and the line resolved; the list keeps its filters."""
+        report = apply_each(
+            self,
+            request,
+            queryset.order_by("id"),
+            lambda line: statement_line_accept(line, by=admin_user(request)),
+            log_message=lambda line, sentence: sentence,
+            reasons={
+                "no_payout": "names none of our payouts",
+                "matched": "matched already",
+                "already_resolved": "resolved already",
+            },
+        )
+        tell(self, request, report, "line", "accepted and its payout reconciled", noun_plural="lines")
+
+    @admin.action(description="Resolve with a note", permissions=["resolve"])
+    def resolve_lines(self, request: HttpRequest, queryset: QuerySet[StatementLine]) -> HttpResponse | None:
+        """First a page asking for the note (mandatory); then one resolution per line."""
+        note = request.POST.get("note", "").strip()
+        if "apply" not in request.POST or not note:
+            context = _context(
+                self,
+                request,
+                "Resolve statement lines",
+                lines=list(queryset.order_by("id")),
+                error="A note is required." if "apply" in request.POST else "",
+                back=request.get_full_path(),
+            )
+            return TemplateResponse(request, "admin/backoffice/statementline/resolve.html", context)
+        report = apply_each(
+            self,
+            request,
+            queryset.order_by("id"),
+            lambda line: statement_line_resolve(line, by=admin_user(request), note=note),
+            log_message=lambda line, sentence: sentence,
+            reasons={"already_resolved": "resolved already"},
+        )
+        tell(self, request, report, "line", "resolved")
+        return None
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"backoffice_statementline_{name}")
+            for name, view in (("accept", self.accept_view), ("resolve", self.resolve_view))
+        ]
+        return [*own, *super().get_urls()]
+
+    def _line(self, request: HttpRequest, object_id: str) -> StatementLine:
+        require_permission(request, "revenue.reconcile_payout")
+        line = self.get_object(request, unquote(object_id))
+        if line is None:
+            raise Http404("No such statement line.")
+        return line
+
+    def _back(self, request: HttpRequest, line: StatementLine) -> str:
+        # Back to the filtered list the line was opened from, else to the line.
+        filters = request.POST.get("_changelist_filters", "")
+        if filters:
+            return f"{reverse('admin:backoffice_statementline_changelist')}?{filters}"
+        return reverse("admin:backoffice_statementline_change", args=[line.pk])
+
+    @method_decorator(require_POST)
+    def accept_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        line = self._line(request, object_id)
+        by = admin_user(request)
+        return resolve_one(
+            self, request, line, lambda: statement_line_accept(line, by=by), back=self._back(request, line)
+        )
+
+    @method_decorator(require_POST)
+    def resolve_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        line = self._line(request, object_id)
+        note, by = request.POST.get("note", ""), admin_user(request)
+        return resolve_one(
+            self, request, line, lambda: statement_line_resolve(line, by=by, note=note), back=self._back(request, line)
+        )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        line = self.get_object(request, unquote(object_id))
+        if line is not None:
+            extra_context = {
+                **(extra_context or {}),
+                "can_resolve": self.has_resolve_permission(request)
+                and line.resolved_at is None
+                and line.outcome != OUTCOMES.MATCHED,
+                "adjustment_url": self._adjustment_url(request, line),
+                "changelist_filters": request.GET.get("_changelist_filters", ""),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _adjustment_url(self, request: HttpRequest, line: StatementLine) -> str:
+        """The adjustment page prefilled with this line's difference, for Finance (else "")."""
+        if not request.user.has_perm("revenue.post_adjustment") or line.amount is None:
+            return ""
+        difference = abs(line.amount - (line.our_amount or 0))
+        if not difference:
+            return ""
+        reason = f"Statement #{line.statement_id} {line}: ClickPesa {line.amount}, ours {line.our_amount or 0}"
+        return (
+            f"{reverse('admin:revenue_ledgertransaction_adjust')}?{urlencode({'amount': difference, 'reason': reason})}"
+        )
+
+    @admin.display(description="status")
+    def settled(self, line: StatementLine) -> str:
+        if line.outcome == OUTCOMES.MATCHED:
+            return "matched"
+        return "resolved" if line.resolved_at else mark_safe('<span class="flag-warning">⚠ open</span>')
 
     @admin.display(description="our record")
     def ours(self, line: StatementLine) -> str:

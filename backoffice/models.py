@@ -20,12 +20,18 @@ class StatementImport(models.Model):
     period_end = models.DateField(help_text="Last day covered, inclusive")
     imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     row_count = models.PositiveIntegerField(default=0, help_text="Rows read from the statement")
+    digest = models.CharField(
+        max_length=64, blank=True, help_text="SHA-256 of the rows: the same statement is imported once"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "revenue_statementimport"  # created by revenue before this app took it over
         ordering = ["-created_at"]
         permissions = [("import_statement", "Can import ClickPesa statements")]
+        constraints = [
+            models.UniqueConstraint(fields=["digest"], condition=~models.Q(digest=""), name="one_import_per_statement")
+        ]
 
     def __str__(self) -> str:
         return f"Statement #{self.pk} · {self.currency} {self.period_start:%Y-%m-%d} to {self.period_end:%Y-%m-%d}"

@@ -17,6 +17,7 @@ statement).
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 from collections import Counter
@@ -34,6 +35,7 @@ from clickpesa.client import ClickPesaClient
 from clickpesa.models import WebhookEvent
 from clickpesa.payloads import PAYMENT_REVERSED, parse_payment
 from clickpesa.polling import PollSummary, ingest_answer
+from core.display import format_moment
 from core.errors import BlinnoError
 from core.money import fits_money_column, format_money
 from core.users import User
@@ -41,6 +43,7 @@ from payments.models import Payment
 from payments.polling import poll_payments_since
 from revenue.models import Deposit, Payout
 from revenue.polling import poll_payouts_since
+from revenue.services import payouts_reconcile
 
 from .models import StatementImport, StatementLine
 
@@ -60,6 +63,30 @@ _PAYMENT_RETURNED = {"reversedpayment": "REVERSED", "refundedpayment": "REFUNDED
 
 class StatementError(BlinnoError):
     code = "bad_statement"
+
+
+class StatementAlreadyImported(StatementError):
+    """The same rows were imported before: a second import would count every line twice."""
+
+    code = "statement_already_imported"
+
+    def __init__(self, first: StatementImport) -> None:
+        super().__init__(
+            f"This statement was already imported as {first} on {format_moment(first.created_at)} "
+            f"by {first.imported_by}; open that import instead."
+        )
+        self.first = first
+
+
+def statement_digest(records: Sequence[StatementRecord], currency: str, period_start: date, period_end: date) -> str:
+    """SHA-256 of a statement's period and rows as read (ids, dates, amounts, balances): the same file
+    or answer for the same period twice has the same digest, whatever its file name."""
+    digest = hashlib.sha256(f"{currency} {period_start} {period_end}".encode())
+    for r in records:
+        digest.update(
+            repr((r.id, r.order_reference, r.date, r.entry, r.amount, r.currency, r.balance, r.type)).encode()
+        )
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -473,6 +500,10 @@ def _import(
         period_start, period_end = period_start or first, period_end or last
     if period_start > period_end:
         raise StatementError("The period starts after it ends.")
+    digest = statement_digest(records, currency, period_start, period_end)
+    earlier = StatementImport.objects.filter(digest=digest).select_related("imported_by").order_by("id").first()
+    if earlier is not None:
+        raise StatementAlreadyImported(earlier)
     matcher = _Matcher(records, currency)
     lines = [matcher.line(record) for record in records]
     lines += matcher.missing_theirs(period_start, period_end)
@@ -484,10 +515,15 @@ def _import(
         period_end=period_end,
         imported_by=by,
         row_count=len(records),
+        digest=digest,
     )
     for line in lines:
         line.statement = statement
     StatementLine.objects.bulk_create(lines, batch_size=1000)
+    # A payout the statement shows exactly as our books do is reconciled by this import.
+    payouts_reconcile(
+        [line.payout_id for line in lines if line.outcome == StatementLine.Outcome.MATCHED and line.payout_id], by=by
+    )
     return statement, matcher
 
 
@@ -561,3 +597,38 @@ def poll_since(since: datetime) -> PollSummary:
         payments = poll_payments_since(since, client=client)
         payouts = poll_payouts_since(since, client=client)
     return PollSummary(payments.results + payouts.results)
+
+
+# --- Finance's resolutions of a line that did not match -----------------------------------
+
+
+def _settle(line: StatementLine, *, by: User, resolution: str) -> None:
+    updated = StatementLine.objects.filter(pk=line.pk, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=by, resolution=resolution[:500]
+    )
+    if not updated:
+        raise StatementError(f"Line {line} was already resolved.", code="already_resolved")
+
+
+@transaction.atomic
+def statement_line_accept(line: StatementLine, *, by: User) -> str:
+    """Accept ClickPesa's line as the record of our payout despite the difference: the line is
+    resolved and the payout reconciled. No money moves (post an adjustment for a difference)."""
+    if line.outcome == StatementLine.Outcome.MATCHED:
+        raise StatementError("This line matched; nothing to accept.", code="matched")
+    if line.payout_id is None:
+        raise StatementError("This line names none of our payouts; resolve it with a note.", code="no_payout")
+    reconciled = payouts_reconcile([line.payout_id], by=by)
+    report = f"Line accepted as the record of payout {line.order_reference}" + (
+        "; the payout is reconciled" if reconciled else "; the payout was already reconciled or is not final"
+    )
+    _settle(line, by=by, resolution=f"{report} (by {by})")
+    return report + "."
+
+
+def statement_line_resolve(line: StatementLine, *, by: User, note: str) -> str:
+    """Close an unmatched line with finance's note (what was done, or why nothing needs doing)."""
+    if not note.strip():
+        raise StatementError("A note is required to resolve a line.", code="reason_required")
+    _settle(line, by=by, resolution=f"{note.strip()} (by {by})")
+    return f"Line resolved: {note.strip()}"

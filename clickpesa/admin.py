@@ -11,19 +11,21 @@ from collections import Counter
 from collections.abc import Callable
 
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
+from django.contrib.admin.utils import quote, unquote
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
-from django.urls import NoReverseMatch, reverse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
-from core.admin_base import REFUSALS_SHOWN, ReadOnlyAdmin, apply_each, tell
+from core.admin_base import REFUSALS_SHOWN, ReadOnlyAdmin, apply_each, require_permission, resolve_one, tell
 from core.admin_filters import DateRangeFilter, QueueFilter
 from core.errors import BlinnoError
 from core.privacy import mask_account_numbers
 
 from . import registry
-from .inbox import replay
+from .inbox import dismiss, replay
 from .models import WebhookEvent
 from .polling import PollResult
 
@@ -69,6 +71,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     search_help_text = "orderReference, dedupe key or detail"
     ordering = ("-received_at", "-id")
     actions = ["replay_events"]
+    change_form_template = "admin/clickpesa/webhookevent/change_form.html"
     fieldsets = (
         (
             None,
@@ -122,6 +125,53 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("clickpesa.replay_webhookevent")
 
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path(f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"clickpesa_webhookevent_{name}")
+            for name, view in (("replay", self.replay_view), ("dismiss", self.dismiss_view))
+        ]
+        return [*own, *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        extra_context = {**(extra_context or {}), "can_replay": self.has_replay_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _event(self, request: HttpRequest, object_id: str) -> WebhookEvent:
+        require_permission(request, "clickpesa.replay_webhookevent")
+        event = self.get_object(request, unquote(object_id))
+        if event is None:
+            raise Http404("No such event.")
+        return event
+
+    @method_decorator(require_POST)
+    def replay_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Replay one event from its own page and say where it ended."""
+        event = self._event(request, object_id)
+
+        def replay_one() -> str:
+            processing = replay(event, by=request.user)
+            if processing.failed:
+                raise BlinnoError(
+                    f"Event #{event.pk} replayed, and processing failed again: {event.error or event.detail}",
+                    code="failed",
+                )
+            return f"Event #{event.pk} replayed: now {event.get_status_display()}" + (
+                f" ({event.detail})" if event.detail else ""
+            )
+
+        back = reverse("admin:clickpesa_webhookevent_change", args=[event.pk])
+        return resolve_one(self, request, event, replay_one, back=back)
+
+    @method_decorator(require_POST)
+    def dismiss_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Close a failed, dead or unmatched event without applying it, with a reason."""
+        event = self._event(request, object_id)
+        reason = request.POST.get("reason", "")
+        back = reverse("admin:clickpesa_webhookevent_change", args=[event.pk])
+        return resolve_one(self, request, event, lambda: dismiss(event, reason=reason, by=request.user), back=back)
+
     @admin.action(description="Replay selected events (failed, dead, unmatched)", permissions=["replay"])
     def replay_events(self, request: HttpRequest, queryset: QuerySet[WebhookEvent]) -> None:
         """Process each event again through the receiver (idempotent); report where each ended."""
@@ -165,17 +215,22 @@ def requery_each(
     queryset: QuerySet,
     requery: Callable[..., PollResult],
     noun: str,
+    *,
+    next_step: str,
 ) -> None:
     """Support's "Re-query ClickPesa" for payouts and payments alike: ask about each row, apply
     the answer as a webhook would, and say what ClickPesa said (up to a limit).
 
-    A question ClickPesa never answered is a refusal; any answer is a success.
+    A question ClickPesa never answered, or an answer that it knows nothing of the row, is a
+    refusal spelled out with ``next_step`` (never a green success); any other answer is a success.
     """
 
     def ask(obj: Model) -> PollResult:
         result = requery(obj, by=request.user)
         if result.error:
             raise BlinnoError(f"{result.reference}: {result.detail}", code="query_failed")
+        if not result.gateway_status and "submitted again" not in result.detail:
+            raise BlinnoError(f"{result.reference}: ClickPesa has no record of it. {next_step}", code="not_found")
         return result
 
     report = apply_each(
@@ -184,7 +239,7 @@ def requery_each(
         queryset.order_by("id"),
         ask,
         log_message=lambda obj, result: f"Re-queried ClickPesa: {result.detail}",
-        reasons={"query_failed": "ClickPesa did not answer"},
+        reasons={"query_failed": "ClickPesa did not answer", "not_found": "ClickPesa has no record"},
     )
     tell(modeladmin, request, report, noun, "re-queried", spell_out_refusals=True)
     for obj in report.done[:REFUSALS_SHOWN]:

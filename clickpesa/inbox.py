@@ -326,3 +326,23 @@ def replay(event: WebhookEvent, *, by: object | None = None) -> Processing:
     processing = process(event.pk, allowed=WebhookEvent.REPLAYABLE_STATUSES)
     event.refresh_from_db()
     return processing
+
+
+def dismiss(event: WebhookEvent, *, reason: str, by: object) -> str:
+    """Close a FAILED, DEAD or UNMATCHED event by hand: IGNORED, with who and why in its detail.
+
+    Nothing is applied (no handler runs); a delivery of the same body later is only counted.
+    Returns the one-sentence report.
+    """
+    if not reason.strip():
+        raise BlinnoError("A reason is required to dismiss an event.", code="reason_required")
+    detail = clean_text(f"Dismissed by {by}: {reason.strip()}", 500)
+    closed = WebhookEvent.objects.filter(pk=event.pk, status__in=WebhookEvent.REPLAYABLE_STATUSES).update(
+        status=WebhookEvent.Status.IGNORED, detail=detail, next_attempt_at=None, processed_at=timezone.now()
+    )
+    if not closed:
+        raise BlinnoError(
+            f"Event #{event.pk} is not failed, dead or unmatched; nothing to dismiss.", code="not_replayable"
+        )
+    logger.info("webhook event=%s dismissed by %s", event.pk, getattr(by, "pk", None) or "system")
+    return f"Event #{event.pk} dismissed: nothing applied; the reason is kept on the event."

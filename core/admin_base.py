@@ -14,9 +14,11 @@ from typing import Generic, TypeVar, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten
+from django.contrib.auth.models import Permission
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
@@ -135,6 +137,30 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def require_permission(request: HttpRequest, permission: str) -> None:
+    """Refuse (403) a user without ``permission``, naming it: "This needs the permission “Can …”"."""
+    if request.user.has_perm(permission):
+        return
+    app_label, codename = permission.split(".", 1)
+    found = Permission.objects.filter(content_type__app_label=app_label, codename=codename).first()
+    raise PermissionDenied(f"This needs the permission “{found.name if found else permission}” ({permission}).")
+
+
+def resolve_one(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, obj: Model, service: Callable[[], str], *, back: str
+) -> HttpResponse:
+    """One resolution of one row, from its page: the service's one-sentence report is logged on the row
+    (LogEntry) and shown; a refusal is shown as an error. Then back to ``back``."""
+    try:
+        report = service()
+    except BlinnoError as exc:
+        modeladmin.message_user(request, exc.message, messages.ERROR)
+    else:
+        modeladmin.log_change(request, obj, report)
+        modeladmin.message_user(request, report, messages.SUCCESS)
+    return HttpResponseRedirect(back)
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

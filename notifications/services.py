@@ -140,12 +140,15 @@ def notify_staff(*, kind: str, dedupe_key: str, context: Mapping[str, object], g
 
 
 def notification_resend(notification: Notification) -> bool:
-    """Put a FAILED notification back in the queue with fresh attempts (support's "resend").
+    """Put a FAILED or SENT email back in the queue with fresh attempts (support's "resend": a lost
+    receipt is sent again). The last error stays on the row until a send succeeds.
 
-    The last error stays on the row until a send succeeds. False if the row is not FAILED.
+    False for a row still on its way (PENDING, SENDING) or an in-app message (shown, not sent).
     """
-    updated = Notification.objects.filter(pk=notification.pk, status=Status.FAILED).update(
-        status=Status.PENDING, attempts=0, next_attempt_at=timezone.now()
+    updated = (
+        Notification.objects.filter(pk=notification.pk, status__in=(Status.FAILED, Status.SENT))
+        .exclude(channel=Notification.Channel.IN_APP)
+        .update(status=Status.PENDING, attempts=0, next_attempt_at=timezone.now())
     )
     if updated:
         transaction.on_commit(lambda: tasks.notifications_enqueue([notification.pk]))

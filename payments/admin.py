@@ -8,22 +8,24 @@ from typing import cast
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
+from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
-from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column
+from core.admin_base import ReadOnlyAdmin, ReadOnlyTabularInline, money_column, require_permission, resolve_one
 from core.admin_filters import DateRangeFilter, QueueFilter
 from core.money import format_money
 from core.users import User
-from revenue.admin.common import journal_for
+from revenue.admin.common import admin_user, journal_for
 from revenue.models import PlatformFee
 
 from .models import Booking, Order, OrderLine, Payment, Refund, RefundLine, Subscription
 from .refunds import RefundError, refund_request
-from .services import payment_requery
+from .services import PaymentError, payment_requery, payment_review_capture, payment_review_dismiss
 
 BUYER_SEARCH = (
     "order__buyer__username",
@@ -181,7 +183,42 @@ class PaymentAdmin(ReadOnlyAdmin):
     @admin.action(description="Re-query ClickPesa about selected payments", permissions=["requery"])
     def requery_payments(self, request: HttpRequest, queryset: QuerySet[Payment]) -> None:
         """Ask ClickPesa about each payment and apply its answer as a webhook would (source poll)."""
-        requery_each(self, request, queryset, payment_requery, "payment")
+        requery_each(
+            self,
+            request,
+            queryset,
+            payment_requery,
+            "payment",
+            next_step="The buyer never completed it at ClickPesa: it stays pending (the poller keeps asking); "
+            "ask the buyer to pay again.",
+        )
+
+    def get_urls(self) -> list[URLPattern]:
+        review = path(
+            "<path:object_id>/review/", self.admin_site.admin_view(self.review_view), name="payments_payment_review"
+        )
+        return [review, *super().get_urls()]
+
+    @method_decorator(require_POST)
+    def review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Finance's resolution of a payment held for review: capture as collected, or dismiss with a reason."""
+        require_permission(request, "payments.review_payment")
+        payment = self.get_object(request, unquote(object_id))
+        if payment is None:
+            raise Http404("No such payment.")
+        by = admin_user(request)
+
+        def resolve() -> str:
+            if request.POST.get("resolution") == "dismiss":
+                return payment_review_dismiss(payment, reason=request.POST.get("reason", ""), by=by)
+            try:
+                collected = Decimal(request.POST.get("collected", "").replace(",", "").strip())
+            except InvalidOperation:
+                raise PaymentError("Enter the amount ClickPesa collected, e.g. 51000.00.", code="bad_amount") from None
+            return payment_review_capture(payment, collected=collected, by=by)
+
+        back = reverse("admin:payments_payment_change", args=[payment.pk])
+        return resolve_one(self, request, payment, resolve, back=back)
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, payment: Payment) -> str:
@@ -201,6 +238,8 @@ class PaymentAdmin(ReadOnlyAdmin):
             extra_context = {
                 **(extra_context or {}),
                 "webhook_events": webhook_events_for(request, payment.reference),
+                "can_review": payment.status == Payment.Status.NEEDS_REVIEW
+                and request.user.has_perm("payments.review_payment"),
                 "ledger_transactions": journal_for(request, payment.ledger_transactions.all()),
             }
         return super().change_view(request, object_id, form_url, extra_context)

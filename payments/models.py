@@ -121,8 +121,10 @@ class Payment(models.Model):
 
     # target -> the statuses it may be reached from (docs/architecture.md).
     TRANSITIONS: dict[str, tuple[str, ...]] = {
-        Status.COMPLETED: (Status.PENDING,),
-        Status.FAILED: (Status.PENDING,),
+        # From review: captured by finance, or a dismissed review of a payment captured before.
+        Status.COMPLETED: (Status.PENDING, Status.NEEDS_REVIEW),
+        # From review: dismissed by finance (no money was ever credited for it).
+        Status.FAILED: (Status.PENDING, Status.NEEDS_REVIEW),
         Status.REFUNDED: (Status.COMPLETED,),
         Status.REVERSED: (Status.COMPLETED,),
         # A late or conflicting report parks the payment for finance, whatever it was.
@@ -173,6 +175,7 @@ class Payment(models.Model):
             models.Index(fields=["status", "completed_at"], name="payment_completed"),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_positive")]
+        permissions = [("review_payment", "Can resolve payments held for review (capture or dismiss)")]
 
     def __str__(self) -> str:
         return f"Payment {self.reference} · {format_money(self.amount, self.currency)} · {self.get_status_display()}"

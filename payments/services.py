@@ -38,7 +38,7 @@ from notifications.services import Message, notify, notify_many, notify_staff, s
 from notifications.storefront import storefront_event
 from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
 from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
-from revenue.postings import post_capture, post_reversal
+from revenue.postings import post_capture, post_reversal, post_shortfall_write_off
 
 from .models import Booking, Order, OrderLine, Payment, Refund, Subscription
 from .polling import poll_payment, recheck_next
@@ -628,6 +628,14 @@ def _received(
             event=event,
         )
 
+    _capture(payment, gateway_id=gateway_id, gateway_reference=gateway_reference, channel=channel)
+    return Result.done("payment captured")
+
+
+def _capture(payment: Payment, *, gateway_id: str = "", gateway_reference: str = "", channel: str = "") -> None:
+    """Everything a capture does to a locked payment whose order is PENDING: statuses, fee rows,
+    the PAYMENT_CAPTURE posting, the notices."""
+    order = payment.order
     now = timezone.now()
     payment_transition(
         payment,
@@ -635,9 +643,9 @@ def _received(
         now=now,
         completed_at=now,
         next_recheck_at=recheck_next(now, after=now),
-        gateway_id=gateway_id[:64],
-        gateway_reference=gateway_reference[:64],
-        channel=channel[:40],
+        gateway_id=(gateway_id or payment.gateway_id)[:64],
+        gateway_reference=(gateway_reference or payment.gateway_reference)[:64],
+        channel=(channel or payment.channel)[:40],
     )
     order_transition(order, Order.Status.PAID, now=now)
     _move_lines(
@@ -662,7 +670,85 @@ def _received(
     )
     _notify_capture(payment, order, fees, hold_until)
     _tell_storefront(StorefrontEvent.Type.ORDER_PAID, payment)
-    return Result.done("payment captured")
+
+
+# --- Review: finance's resolutions of a payment parked in NEEDS_REVIEW --------------------
+
+
+def _lock_for_review(payment: Payment) -> Payment:
+    locked = _lock(Payment.objects.filter(pk=payment.pk))
+    assert locked is not None
+    if locked.status != Payment.Status.NEEDS_REVIEW:
+        raise PaymentError(
+            f"Payment {locked.reference} is {locked.get_status_display()}, not waiting for review.",
+            code="not_in_review",
+        )
+    return locked
+
+
+@transaction.atomic
+def payment_review_capture(payment: Payment, *, collected: Decimal, by: User) -> str:
+    """Capture a payment held for review as collected: ``collected`` is what ClickPesa took.
+
+    The order is paid and credited in full, as any capture (PAYMENT_CAPTURE); when ClickPesa
+    collected less, the shortfall is written off in the same transaction (Dr collection
+    write-offs, Cr gateway cash: ``payment:<id>:shortfall``), so gateway cash holds what arrived.
+    Refused when the payment was captured before, its order is not PENDING (paid by another
+    attempt, cancelled, failed: dismiss it instead), or ``collected`` is not between zero and
+    the amount due. Returns the one-sentence report.
+    """
+    payment = _lock_for_review(payment)
+    order = payment.order
+    due = payment.amount
+    if payment.completed_at is not None:
+        raise PaymentError(
+            f"Payment {payment.reference} was captured before; dismiss the review instead.", code="captured_before"
+        )
+    if order.status != Order.Status.PENDING:
+        raise PaymentError(
+            f"Order #{order.pk} is {order.get_status_display()}: nothing to capture into; dismiss the review "
+            "(and refund the buyer at ClickPesa if they paid).",
+            code="order_closed",
+        )
+    collected = round_money(collected)
+    if not Decimal(0) < collected <= due:
+        raise PaymentError(
+            f"What ClickPesa collected must be more than nothing and at most {format_money(due, payment.currency)}; "
+            "more than due goes back to the buyer as a refund.",
+            code="bad_amount",
+        )
+    _capture(payment)
+    shortfall = due - collected
+    report = f"Payment {payment.reference} captured: order #{order.pk} paid, creators credited in full"
+    if shortfall:
+        post_shortfall_write_off(
+            payment_id=payment.pk, reference=payment.reference, currency=payment.currency, shortfall=shortfall, by=by
+        )
+        report += (
+            f"; ClickPesa collected {format_money(collected, payment.currency)}, the shortfall of "
+            f"{format_money(shortfall, payment.currency)} written off to collection write-offs"
+        )
+    payment.notes = append_note(payment.notes, f"Review: {report} (by {by}).")
+    payment.save(update_fields=["notes", "updated_at"])
+    return report + "."
+
+
+@transaction.atomic
+def payment_review_dismiss(payment: Payment, *, reason: str, by: User) -> str:
+    """Close a review without moving money: a payment captured before goes back to COMPLETED
+    (its capture stands), any other to FAILED with the reason. Returns the one-sentence report."""
+    if not reason.strip():
+        raise PaymentError("A reason is required to dismiss a review.", code="reason_required")
+    payment = _lock_for_review(payment)
+    now = timezone.now()
+    note = append_note(payment.notes, f"Review dismissed by {by}: {reason.strip()}")
+    if payment.completed_at is not None:
+        payment_transition(payment, Payment.Status.COMPLETED, now=now, notes=note)
+        return f"Review of payment {payment.reference} dismissed: it stays captured; no money moved."
+    payment_transition(
+        payment, Payment.Status.FAILED, now=now, failed_at=now, notes=note, failure_reason=f"Dismissed: {reason}"[:500]
+    )
+    return f"Review of payment {payment.reference} dismissed: marked failed; no money moved."
 
 
 def _tell_storefront(event_type: str, payment: Payment, **extra: object) -> None:

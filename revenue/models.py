@@ -115,6 +115,7 @@ class LedgerAccount(models.Model):
         VAT_PAYABLE = "VAT_PAYABLE", "VAT payable (liability)"
         WHT_PAYABLE = "WHT_PAYABLE", "Withholding tax payable (liability)"
         BANK = "BANK", "Blinno's bank account (asset)"
+        WRITE_OFFS = "WRITE_OFFS", "Collection shortfalls written off (expense)"
 
     CREATOR_KINDS = (
         Kind.CREATOR_PENDING,
@@ -129,6 +130,7 @@ class LedgerAccount(models.Model):
         Kind.CREATOR_RECEIVABLE,
         Kind.GATEWAY_CHARGES,
         Kind.BANK,
+        Kind.WRITE_OFFS,
     )
     # VAT is credited by every payment, like the fees: no hot cached row to lock.
     UNCACHED_KINDS = (
@@ -392,6 +394,7 @@ class Payout(models.Model):
             ("requery_payout", "Can re-query ClickPesa for a payout"),
             ("cancel_payout", "Can cancel payouts not yet submitted"),
             ("request_payout", "Can request a payout on a creator's behalf"),
+            ("review_payout", "Can clear a payout's review flag"),
             ("view_account_number", "Can see a payout's full account number (each look is logged)"),
         ]
 

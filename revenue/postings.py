@@ -449,6 +449,23 @@ def post_deposit(deposit: Deposit) -> None:
     )
 
 
+def post_shortfall_write_off(*, payment_id: int, reference: str, currency: str, shortfall: Decimal, by: User) -> None:
+    """Finance captured a reviewed payment for which ClickPesa collected less than the capture booked:
+    Dr collection write-offs, Cr gateway cash the shortfall. Key ``payment:<id>:shortfall``."""
+    book = account_book(currency, creator_kinds=(), platform_kinds=[Kind.GATEWAY_CASH, Kind.WRITE_OFFS])
+    ledger_post(
+        kind=TxnKind.ADJUSTMENT,
+        idempotency_key=f"payment:{payment_id}:shortfall",
+        postings=[
+            debit(book.platform(Kind.WRITE_OFFS), shortfall),
+            credit(book.platform(Kind.GATEWAY_CASH), shortfall),
+        ],
+        memo=f"Collection shortfall on payment {reference} written off (by {by})",
+        payment_id=payment_id,
+        posted_by=by,
+    )
+
+
 def post_adjustment(
     *,
     debit_account: LedgerAccount,

@@ -19,7 +19,9 @@ from django.utils import timezone
 
 from clickpesa.models import WebhookEvent
 from clickpesa.polling import PollResult
+from core.display import format_moment
 from core.money import Currency, format_money
+from core.notes import append_note
 from core.references import new_reference
 from core.results import Result
 from core.users import User
@@ -397,13 +399,19 @@ def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | N
     )
 
 
+def payouts_reconcile(payout_ids: list[int], *, by: User) -> int:
+    """Mark the paid or returned payouts among ``payout_ids`` reconciled by ``by`` (who and when), each
+    once; how many were marked. The one place a payout becomes reconciled."""
+    now = timezone.now()
+    final = (Payout.Status.PAID, *Payout.RETURNED_STATUSES)
+    return Payout.objects.filter(pk__in=payout_ids, status__in=final, reconciled_at__isnull=True).update(
+        reconciled_at=now, reconciled_by=by, updated_at=now
+    )
+
+
 def payout_reconcile(payout: Payout, *, by: User) -> None:
     """Mark a paid or returned payout as reconciled by finance (who and when); once."""
-    final = (Payout.Status.PAID, *Payout.RETURNED_STATUSES)
-    updated = Payout.objects.filter(pk=payout.pk, status__in=final, reconciled_at__isnull=True).update(
-        reconciled_at=timezone.now(), reconciled_by=by, updated_at=timezone.now()
-    )
-    if updated:
+    if payouts_reconcile([payout.pk], by=by):
         return
     payout.refresh_from_db()
     if payout.reconciled_at is not None:
@@ -641,3 +649,70 @@ def tax_remit(
         note=note.strip(),
         by=by,
     )
+
+
+# --- Payouts stuck: why they wait, submit now, clear a review ----------------------------
+
+
+def payout_wait_reason(payout: Payout) -> str:
+    """Why a PENDING or PROCESSING payout has not settled, in a sentence, with the next step ("" otherwise)."""
+    if payout.status not in Payout.IN_FLIGHT_STATUSES:
+        return ""
+    if payout.submitted_at is not None:
+        return (
+            f"Submitted to ClickPesa {format_moment(payout.submitted_at)}; no final report since. "
+            "Re-query ClickPesa: its answer is applied as a webhook would be."
+        )
+    if Approval.objects.filter(
+        kind=Approval.Kind.PAYOUT, subject_id=payout.pk, decision=Approval.Decision.PENDING
+    ).exists():
+        return "Waiting for a second person's approval (above the approval threshold); nothing is sent before."
+    if payout.next_submission_at is None and payout.submission_attempts:
+        return (
+            f"ClickPesa was tried {payout.submission_attempts} times without an answer it could use "
+            f"({payout.last_error or 'no error kept'}); no attempt is planned. Submit it now."
+        )
+    if payout.next_submission_at is not None and payout.next_submission_at > timezone.now():
+        return f"Next submission planned {format_moment(payout.next_submission_at)}. Submit it now to go earlier."
+    return "Due for submission; no worker has taken it yet (is the worker running?). Submit it now."
+
+
+@transaction.atomic
+def payout_submit_now(payout: Payout, *, by: User) -> str:
+    """Make a PENDING payout never accepted by ClickPesa due now and queue its submission.
+
+    Refused for a payout ClickPesa already has (submitted: re-query instead), one that waits
+    for approval, or one no longer pending. The submission itself is the usual one
+    (revenue.submission: claimed, queried first if an earlier attempt may have gone through).
+    """
+    locked = Payout.objects.select_for_update().get(pk=payout.pk)
+    if locked.status != Payout.Status.PENDING:
+        raise PayoutError(f"Payout {locked.reference} is {locked.get_status_display()}.", code="not_pending")
+    if locked.submitted_at is not None:
+        raise PayoutError(
+            f"Payout {locked.reference} is already with ClickPesa; re-query it instead.", code="submitted"
+        )
+    if Approval.objects.filter(
+        kind=Approval.Kind.PAYOUT, subject_id=locked.pk, decision=Approval.Decision.PENDING
+    ).exists():
+        raise PayoutError(f"Payout {locked.reference} waits for approval.", code="awaiting_approval")
+    now = timezone.now()
+    locked.next_submission_at = now
+    locked.notes = append_note(locked.notes, f"Submission asked for now by {by}")
+    locked.save(update_fields=["next_submission_at", "notes", "updated_at"])
+    transaction.on_commit(lambda: tasks.payout_submit_enqueue(locked.pk))
+    return f"Payout {locked.reference} queued for submission to ClickPesa now."
+
+
+def payout_review_clear(payout: Payout, *, by: User, reason: str) -> str:
+    """Take a payout off the needs-review list with the reason kept in its notes; no money moves."""
+    if not reason.strip():
+        raise PayoutError("A reason is required to clear a review.", code="reason_required")
+    with transaction.atomic():
+        locked = Payout.objects.select_for_update().get(pk=payout.pk)
+        if not locked.needs_review:
+            raise PayoutError(f"Payout {locked.reference} is not flagged for review.", code="not_in_review")
+        locked.needs_review = False
+        locked.notes = append_note(locked.notes, f"Review cleared by {by}: {reason.strip()}")
+        locked.save(update_fields=["needs_review", "notes", "updated_at"])
+    return f"Payout {locked.reference} cleared from review; no money moved."

@@ -272,7 +272,9 @@ def adjustment_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> Http
                 model_admin.message_user(request, f"Adjustment #{txn.pk} posted: {summary}", messages.SUCCESS)
                 return HttpResponseRedirect(reverse("admin:revenue_ledgertransaction_change", args=[txn.pk]))
     else:
-        form = AdjustmentForm(initial={"token": uuid.uuid4()}, admin_site=model_admin.admin_site)
+        # A statement line's "post an adjustment" link prefills the difference and the reason.
+        prefill = {name: request.GET[name] for name in ("amount", "reason") if request.GET.get(name)}
+        form = AdjustmentForm(initial={"token": uuid.uuid4(), **prefill}, admin_site=model_admin.admin_site)
     context = _context(
         model_admin, request, "Post a ledger adjustment", form=form, media=model_admin.media + form.media
     )

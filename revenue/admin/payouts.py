@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
-from core.admin_base import ReadOnlyAdmin, apply_each, flag_column, money_column, tell
+from core.admin_base import ReadOnlyAdmin, apply_each, flag_column, money_column, require_permission, resolve_one, tell
 from core.admin_filters import (
     AutocompleteFilter,
     DateRangeFilter,
@@ -35,6 +35,9 @@ from ..services import (
     payout_reconcile,
     payout_requery,
     payout_retry,
+    payout_review_clear,
+    payout_submit_now,
+    payout_wait_reason,
 )
 from .common import CREATOR_SEARCH, admin_user, creators_matching, journal_for, link
 from .exports import MoneyExportMixin, PayoutResource
@@ -207,6 +210,16 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
                 name="revenue_payout_cancel",
             ),
             path(
+                "<path:object_id>/submit-now/",
+                self.admin_site.admin_view(self.submit_now_view),
+                name="revenue_payout_submit_now",
+            ),
+            path(
+                "<path:object_id>/clear-review/",
+                self.admin_site.admin_view(self.clear_review_view),
+                name="revenue_payout_clear_review",
+            ),
+            path(
                 "<path:object_id>/account-number/",
                 self.admin_site.admin_view(self.account_number_view),
                 name="revenue_payout_account_number",
@@ -239,11 +252,45 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
             and payout.status in (Payout.Status.PAID, *Payout.RETURNED_STATUSES),
         }
         context["can_see_account_number"] = self.has_account_number_permission(request)
+        context["wait_reason"] = payout_wait_reason(payout)
+        context["can_submit_now"] = (
+            self.has_retry_permission(request) and payout.status == Payout.Status.PENDING and not payout.submitted_at
+        )
+        context["can_clear_review"] = payout.needs_review and user.has_perm("revenue.review_payout")
+        # "Mark reconciled" returns to the list the payout was opened from, filters kept.
+        context["changelist_back"] = (
+            reverse("admin:revenue_payout_changelist") + "?" + request.GET.get("_changelist_filters", "")
+        ).rstrip("?")
         context["webhook_events"] = webhook_events_for(request, payout.reference)
         context["ledger_transactions"] = journal_for(request, payout.ledger_transactions.all())
         if user.has_perm("revenue.view_platformfee"):
             context["fee_rows"] = list(payout.fee_rows.order_by("id"))
         return context
+
+    @method_decorator(require_POST)
+    def submit_now_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Support's "Submit now" for a pending payout ClickPesa does not have yet."""
+        require_permission(request, "revenue.retry_payout")
+        payout = self._get_or_404(request, object_id)
+        back = reverse("admin:revenue_payout_change", args=[payout.pk])
+        return resolve_one(self, request, payout, lambda: payout_submit_now(payout, by=admin_user(request)), back=back)
+
+    @method_decorator(require_POST)
+    def clear_review_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Take a payout off the review list, with a reason."""
+        require_permission(request, "revenue.review_payout")
+        payout = self._get_or_404(request, object_id)
+        reason = request.POST.get("reason", "")
+        back = reverse("admin:revenue_payout_change", args=[payout.pk])
+        return resolve_one(
+            self, request, payout, lambda: payout_review_clear(payout, by=admin_user(request), reason=reason), back=back
+        )
+
+    def _get_or_404(self, request: HttpRequest, object_id: str) -> Payout:
+        payout = self.get_object(request, unquote(object_id))
+        if payout is None:
+            raise Http404("No such payout.")
+        return payout
 
     @admin.action(description="Mark selected payouts reconciled", permissions=["reconcile"])
     def mark_reconciled(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
@@ -308,7 +355,14 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
     @admin.action(description="Re-query ClickPesa about selected payouts", permissions=["requery"])
     def requery_payouts(self, request: HttpRequest, queryset: QuerySet[Payout]) -> None:
         """Ask ClickPesa about each payout and apply its answer as a webhook would (source poll)."""
-        requery_each(self, request, queryset, payout_requery, "payout")
+        requery_each(
+            self,
+            request,
+            queryset,
+            payout_requery,
+            "payout",
+            next_step="It never reached ClickPesa: open the payout to see why it waits, then submit it now.",
+        )
 
     @admin.action(description="Cancel selected payouts (not yet submitted)", permissions=["cancel"])
     def cancel_payouts(self, request: HttpRequest, queryset: QuerySet[Payout]) -> HttpResponse | None:

@@ -211,7 +211,7 @@ def test_without_credentials_nothing_is_sent(settings, finance_user):
 def test_a_second_fetch_reuses_the_token(api, finance_user):
     api.get(STATEMENT, json={"transactions": []})
     fetch(finance_user)
-    fetch(finance_user)
+    fetch(finance_user, date(2026, 5, 15), date(2026, 5, 15))  # another day: the same one twice is refused
     assert [c.request.url.rsplit("/", 1)[-1].split("?")[0] for c in api.calls] == [
         "generate-token",
         "statement",

@@ -58,7 +58,7 @@ def test_a_notification_that_did_not_fail_is_not_resent(support):
     )
     pending = Notification.objects.get(dedupe_key__endswith="test:pending")
     response = support.action(NOTIFICATIONS, "resend", [pending])
-    assert messages_of(response) == ["0 notifications queued for resending, 1 skipped: not failed"]
+    assert messages_of(response) == ["0 notifications queued for resending, 1 skipped: still on its way, or in-app"]
     pending.refresh_from_db()
     assert pending.status == Notification.Status.PENDING
 

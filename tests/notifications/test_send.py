@@ -111,8 +111,8 @@ def test_resend_keeps_the_last_error_until_a_send_succeeds(smtp_down, django_cap
     assert notification.last_error == "SMTP down"
 
 
-@pytest.mark.parametrize("status", [Notification.Status.PENDING, Notification.Status.SENDING, Notification.Status.SENT])
-def test_resend_refuses_a_row_that_has_not_failed(status):
+@pytest.mark.parametrize("status", [Notification.Status.PENDING, Notification.Status.SENDING])
+def test_resend_refuses_a_row_still_on_its_way(status):
     notification = NotificationFactory(status=status, attempts=1)
 
     assert notification_resend(notification) is False
@@ -120,6 +120,20 @@ def test_resend_refuses_a_row_that_has_not_failed(status):
     notification.refresh_from_db()
     assert notification.status == status
     assert notification.attempts == 1
+
+
+def test_resend_sends_a_sent_email_again(django_capture_on_commit_callbacks):
+    """A receipt the buyer says never came is sent again."""
+    notification = NotificationFactory(status=Notification.Status.SENT, attempts=1)
+    with django_capture_on_commit_callbacks():
+        assert notification_resend(notification) is True
+    notification.refresh_from_db()
+    assert (notification.status, notification.attempts) == (Notification.Status.PENDING, 0)
+
+
+def test_an_in_app_message_is_not_resent():
+    notification = NotificationFactory(status=Notification.Status.SENT, channel=Notification.Channel.IN_APP)
+    assert notification_resend(notification) is False
 
 
 def test_the_task_run_in_process_leaves_a_failed_row_to_the_sweeper(smtp_down):

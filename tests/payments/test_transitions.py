@@ -30,6 +30,9 @@ PAYMENT_MOVES = {
     ("FAILED", "NEEDS_REVIEW"),
     ("COMPLETED", "REFUNDED"),
     ("COMPLETED", "REVERSED"),
+    # Finance's review: captured (or a dismissed review of a payment captured before), or dismissed.
+    ("NEEDS_REVIEW", "COMPLETED"),
+    ("NEEDS_REVIEW", "FAILED"),
 }
 
 
