@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from core.admin_base import apply_each, tell
+from core.admin_base import apply_each, phone_search_term, tell
 from core.money import format_money
 from revenue.services import creator_balance, payout_request
 
@@ -60,6 +60,12 @@ class BlinnoUserAdmin(UserAdmin):
         )
         tell(self, request, report, "payout", "requested", skip_word="refused", spell_out_refusals=True)
         return None
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[User], search_term: str
+    ) -> tuple[QuerySet[User], bool]:
+        """Django's search, with a phone number in any Tanzanian form read as the stored one."""
+        return super().get_search_results(request, queryset, phone_search_term(search_term))
 
     @admin.display(description="name", ordering="last_name")
     def name(self, user: User) -> str:

@@ -24,6 +24,7 @@ from django.utils.html import format_html
 
 from core.errors import BlinnoError
 from core.money import format_money, format_rate
+from core.phones import InvalidPhoneNumber, phone_normalize
 
 # How many refusals are spelled out one by one before only the summary is shown.
 REFUSALS_SHOWN = 10
@@ -118,6 +119,10 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
 
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        """Django's search, with a phone number in any Tanzanian form read as the stored one."""
+        return super().get_search_results(request, queryset, phone_search_term(search_term))
+
 
 class ReadOnlyTabularInline(admin.TabularInline):
     """Child rows shown on their parent's page; every listed field is read-only."""
@@ -137,6 +142,22 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
         return False
+
+
+def phone_search_term(term: str) -> str:
+    """A search with a Tanzanian mobile number in any written form ("0754100111", "+255 754 100 111")
+    as the stored form ("255754100111"): the whole term first, else word by word."""
+    try:
+        return phone_normalize(term)
+    except InvalidPhoneNumber:
+        pass
+    words = []
+    for word in term.split():
+        try:
+            words.append(phone_normalize(word))
+        except InvalidPhoneNumber:
+            words.append(word)
+    return " ".join(words)
 
 
 def require_permission(request: HttpRequest, permission: str) -> None:

@@ -8,7 +8,7 @@ from django.forms import Media
 from django.http import HttpRequest, HttpResponse
 from django.template.response import SimpleTemplateResponse
 
-from core.admin_base import ReadOnlyAdmin, money_column, rate_column
+from core.admin_base import ReadOnlyAdmin, money_column, phone_search_term, rate_column
 from core.admin_filters import AutocompleteFilter, DateRangeFilter, autocomplete_filter_media
 
 from ..models import Payout, PlatformFee
@@ -52,6 +52,7 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet[PlatformFee], search_term: str
     ) -> tuple[QuerySet[PlatformFee], bool]:
         """Each word matches a creator or a whole payout reference, by indexed ids (see PayoutAdmin)."""
+        search_term = phone_search_term(search_term)
         for word in search_term.split():
             payouts = list(Payout.objects.filter(reference=word.upper()).values_list("pk", flat=True))
             queryset = queryset.filter(Q(creator_id__in=creators_matching(word)) | Q(payout_id__in=payouts))

@@ -16,7 +16,16 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
 from clickpesa.admin import requery_each, webhook_events_for
-from core.admin_base import ReadOnlyAdmin, apply_each, flag_column, money_column, require_permission, resolve_one, tell
+from core.admin_base import (
+    ReadOnlyAdmin,
+    apply_each,
+    flag_column,
+    money_column,
+    phone_search_term,
+    require_permission,
+    resolve_one,
+    tell,
+)
 from core.admin_filters import (
     AutocompleteFilter,
     DateRangeFilter,
@@ -89,6 +98,7 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
 
         Every test is an index lookup, so a search stays fast on a million payouts.
         """
+        search_term = phone_search_term(search_term)
         for word in search_term.split():
             queryset = queryset.filter(
                 Q(reference=word.upper()) | Q(gateway_id=word) | Q(creator_id__in=creators_matching(word))
