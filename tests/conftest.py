@@ -14,6 +14,25 @@ from blinno.celery import app as celery_app
 from tests.staff import AdminClient, staff
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Each transactional test starts from what the migrations wrote (staff groups, their permissions).
+
+    A transactional test empties every table when it ends, and they run last (pytest-django orders
+    them so): without a serialized rollback, the next one in the same process would find no
+    Finance or Support group, depending on which ran before it.
+    """
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        fixtures = getattr(item, "fixturenames", ())
+        if marker is not None and marker.kwargs.get("transaction"):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+        elif marker is None and ("transactional_db" in fixtures or "live_server" in fixtures):
+            kwargs = {"transaction": True, "serialized_rollback": True}
+        else:
+            continue
+        item.add_marker(pytest.mark.django_db(**kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def celery_in_process():
     """Run tasks in-process, as a broker-less deployment does; delivery tests use a real worker."""

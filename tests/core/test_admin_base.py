@@ -96,8 +96,8 @@ def test_a_changelist_past_the_cap_says_more_than_100000(support):
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO notifications_notification (email, channel, kind, language, subject, body, dedupe_key, "
-            "status, attempts, last_error, next_attempt_at, created_at) "
-            "SELECT '', 'EMAIL', 'SALE', 'en', 'Sale', 'You sold', 'bulk:' || n, 'SENT', 1, '', now(), now() "
+            "status, attempts, last_error, next_attempt_at, created_at, attachment_name, attachment_type) "
+            "SELECT '', 'EMAIL', 'SALE', 'en', 'Sale', 'You sold', 'bulk:' || n, 'SENT', 1, '', now(), now(), '', '' "
             "FROM generate_series(1, %s) AS n",
             [CappedCountPaginator.CAP + 1],
         )
