@@ -224,16 +224,13 @@ class StatementImportAdmin(ReadOnlyAdmin):
 @admin.register(StatementLine)
 class StatementLineAdmin(ReadOnlyAdmin):
     list_display = (
-        "row_number",
-        "occurred_at",
-        "line_type",
-        "entry",
         "order_reference",
+        "occurred_at",
+        "kind",
         money_column("amount"),
         money_column("our_amount", "our amount"),
         "outcome",
         "settled",
-        "detail",
         "ours",
     )
     list_filter = (QueueFilter, "outcome", ReconciledLineFilter, "line_type", "statement")
@@ -351,6 +348,10 @@ class StatementLineAdmin(ReadOnlyAdmin):
         return (
             f"{reverse('admin:revenue_ledgertransaction_adjust')}?{urlencode({'amount': difference, 'reason': reason})}"
         )
+
+    @admin.display(description="type", ordering="line_type")
+    def kind(self, line: StatementLine) -> str:
+        return f"{line.line_type} {line.entry}".strip() or "—"
 
     @admin.display(description="status")
     def settled(self, line: StatementLine) -> str:

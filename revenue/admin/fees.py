@@ -24,15 +24,12 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
         "id",
         "order_link",
         "creator",
-        "transaction_type",
         money_column("subtotal"),
         rate_column(),
         money_column("platform_fee", "platform fee"),
         money_column("creator_amount", "creator amount"),
         "status",
-        "payout",
-        "payout_status",
-        "created_at",
+        "payout_link",
     )
     list_filter = (
         "status",
@@ -61,6 +58,12 @@ class PlatformFeeAdmin(MoneyExportMixin, ReadOnlyAdmin):
     @property
     def media(self) -> Media:
         return super().media + autocomplete_filter_media(PlatformFee, "creator", self.admin_site)
+
+    @admin.display(description="payout", ordering="payout_id")
+    def payout_link(self, fee: PlatformFee) -> str:
+        # The reference alone: the payout's full name (amount, status) would push the list past 1366 px.
+        payout = fee.payout
+        return link("admin:revenue_payout_change", payout.pk, payout.reference) if payout is not None else "—"
 
     @admin.display(description="order", ordering="order_id")
     def order_link(self, fee: PlatformFee) -> str:

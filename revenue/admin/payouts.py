@@ -106,13 +106,20 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return queryset, False
 
     actions = ["mark_reconciled", "retry_payouts", "requery_payouts", "cancel_payouts"]
-    readonly_fields = ("destination", "destination_details", "retried_by_link", "needs_review_flag")
+    readonly_fields = (
+        "destination",
+        "destination_details",
+        "retried_by_link",
+        "needs_review_flag",
+        "amount_money",
+        "fee_money",
+    )
     # The method snapshot is never shown as it is: it holds the full account number (see
     # destination_details and account_number_view).
     fieldsets = (
         (
             None,
-            {"fields": ("reference", "creator", "amount", "currency", "gateway_fee", "status", "needs_review_flag")},
+            {"fields": ("reference", "creator", "amount_money", "fee_money", "status", "needs_review_flag")},
         ),
         ("Destination", {"fields": ("method_kind", "destination", "destination_details")}),
         ("ClickPesa", {"fields": ("gateway_id", "submission_attempts", "last_error")}),
@@ -130,6 +137,8 @@ class PayoutAdmin(MoneyExportMixin, ReadOnlyAdmin):
         return super().media + autocomplete_filter_media(Payout, "creator", self.admin_site)
 
     needs_review_flag = staticmethod(flag_column("needs_review", "needs review", label="Needs review"))
+    amount_money = staticmethod(money_column("amount"))
+    fee_money = staticmethod(money_column("gateway_fee", "ClickPesa fee"))
 
     @admin.display(description="status", ordering="status")
     def status_display(self, payout: Payout) -> str:

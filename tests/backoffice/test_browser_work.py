@@ -79,6 +79,7 @@ def test_finance_imports_a_statement_and_reconciles_its_payouts(live_server, tmp
     review = needs_review_payment()
     csv = statement_csv(tmp_path, (exact, "47180.00"), (differing, "47000.00"))
 
+    widths: dict[str, int] = {}
     playwright, browser = browser_session()
     try:
         fiona = Staff(browser, live_server, clerk)
@@ -115,6 +116,17 @@ def test_finance_imports_a_statement_and_reconciles_its_payouts(live_server, tmp
         fiona.shot("finance-7-captured")
         after = fiona.home()
         fiona.shot("finance-8-home-after")
+        for name, path in (
+            ("payouts", "revenue/payout"),
+            ("fees", "revenue/platformfee"),
+            ("lines", "backoffice/statementline"),
+        ):
+            fiona.page.goto(f"{live_server.url}/admin/{path}/")
+            fiona.page.wait_for_selector("#result_list")
+            fiona.shot(f"finance-9-list-{name}")
+            widths[name] = fiona.page.evaluate(
+                "(() => { const r = document.querySelector('.results'); return r.scrollWidth - r.clientWidth; })()"
+            )
     finally:
         browser.close()
         playwright.stop()
@@ -130,6 +142,7 @@ def test_finance_imports_a_statement_and_reconciles_its_payouts(live_server, tmp
     assert captured.startswith(f"Payment {review.reference} captured")
     assert after["payouts_unreconciled"] == "0" and after["statement_unresolved"] == str(unresolved - 1)
     assert after["payments_review"] == "0"
+    assert all(hidden <= 0 for hidden in widths.values()), widths  # no list hides columns at 1366 px
     exact.refresh_from_db()
     differing.refresh_from_db()
     assert exact.reconciled_by == clerk and differing.reconciled_by == clerk
