@@ -1,12 +1,17 @@
+from datetime import timedelta
+from typing import Any
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from core.admin_base import apply_each, phone_search_term, tell
 from core.money import format_money
+from revenue.models import Payout, PayoutMethod, PlatformFee
 from revenue.services import creator_balance, payout_request
 
 from .models import User
@@ -23,6 +28,56 @@ class BlinnoUserAdmin(UserAdmin):
         ("Blinno", {"fields": ("external_id", "phone_number", "language", "is_creator", "creator_money")}),
     )
     actions = ["request_payouts"]
+    change_form_template = "admin/accounts/user/change_form.html"
+    # A creator's page is for the people who help them: contact and money, never a password hash
+    # or permission boxes (creators never sign in to the back-office).
+    creator_fieldsets = (
+        (None, {"fields": ("username", "external_id", "is_creator")}),
+        ("Contact", {"fields": ("first_name", "last_name", "email", "phone_number", "language")}),
+        ("Money", {"fields": ("creator_money",)}),
+    )
+
+    def get_fieldsets(self, request: HttpRequest, obj: User | None = None) -> Any:
+        if obj is not None and obj.is_creator and not obj.is_staff:
+            return self.creator_fieldsets
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not self.has_change_permission(request, obj):
+            # No "Reset password" button for someone who may not use it (it would end in a 403).
+            fieldsets = [
+                (name, {**opts, "fields": [f for f in opts["fields"] if f != "password"]}) for name, opts in fieldsets
+            ]
+        return fieldsets
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, object] | None = None
+    ) -> HttpResponse:
+        """A creator's page: contact, masked payout methods, balances, earnings, payouts, fee rows, statements."""
+        user = self.get_object(request, object_id)
+        if user is not None and user.is_creator:
+            extra_context = {**(extra_context or {}), **self._creator_dossier(request, user)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _creator_dossier(self, request: HttpRequest, creator: User) -> dict[str, object]:
+        can = request.user.has_perm
+        today = timezone.localdate()
+        last_month = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+        earned = PlatformFee.objects.filter(creator=creator, status=PlatformFee.Status.COLLECTED).aggregate(
+            total=Sum("creator_amount"), fees=Sum("platform_fee")
+        )
+        return {
+            "creator": creator,
+            "methods": list(PayoutMethod.objects.filter(creator=creator).order_by("-is_default", "id"))
+            if can("revenue.view_payoutmethod")
+            else None,
+            "earned": earned,
+            "payouts": list(Payout.objects.filter(creator=creator).order_by("-created_at", "-id")[:10])
+            if can("revenue.view_payout")
+            else None,
+            "fee_rows": list(PlatformFee.objects.filter(creator=creator).order_by("-created_at", "-id")[:10])
+            if can("revenue.view_platformfee")
+            else None,
+            "statement_months": [today.strftime("%Y-%m"), last_month] if can("revenue.export_reports") else [],
+        }
 
     def has_request_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("revenue.request_payout")
