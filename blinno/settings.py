@@ -102,6 +102,16 @@ DATABASES = {"default": env.db("DATABASE_URL", default="postgres:///blinno")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# psycopg 3: bind parameters server-side and prepare a statement after it has run this many
+# times on a connection. Together (either alone gains nothing) they spare PostgreSQL the
+# parsing and planning of the hot path's statements; "none" for DB_PREPARE_THRESHOLD turns
+# preparing off (a transaction-pooling proxy in front of PostgreSQL needs that).
+_prepare_threshold = env.str("DB_PREPARE_THRESHOLD", default="5").strip().lower()
+DATABASES["default"]["OPTIONS"] = {
+    **DATABASES["default"].get("OPTIONS", {}),
+    "server_side_binding": env.bool("DB_SERVER_SIDE_BINDING", default=True),
+    "prepare_threshold": None if _prepare_threshold in ("", "none") else int(_prepare_threshold),
+}
 if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL.")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -228,6 +238,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.tasks.notifications_sweep", "schedule": 120.0},
     "webhooks-retry-sweep": {"task": "clickpesa.tasks.webhook_events_retry_sweep", "schedule": 120.0},
+    # Settles what a lost nudge (broker hiccup, killed worker) left RECEIVED.
+    "webhooks-settle-sweep": {"task": "clickpesa.tasks.webhook_settle", "schedule": 30.0},
     "earnings-release": {"task": "revenue.tasks.earnings_release_due", "schedule": crontab(minute=5)},
     "payouts-submit-sweep": {"task": "revenue.tasks.payouts_submit_sweep", "schedule": 60.0},
     "payments-poll": {"task": "payments.tasks.payments_poll", "schedule": 300.0},
@@ -263,6 +275,14 @@ CLICKPESA_WEBHOOK_REFUSALS_RATE = env.str("CLICKPESA_WEBHOOK_REFUSALS_RATE", def
 # Bodies of refused and ignored events are emptied after this many days (the rows, their reason
 # and hash stay, so the counts do).
 CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS = env.int("CLICKPESA_WEBHOOK_BODY_RETENTION_DAYS", default=30)
+# "queued": a webhook is answered 200 once stored and committed, and settled by the
+# webhook_settle task in batches; "inline": settled in the request before the answer. A
+# broker-less deployment has nobody to settle later, so it defaults to inline.
+CLICKPESA_WEBHOOK_SETTLE = env.str("CLICKPESA_WEBHOOK_SETTLE", default="queued" if CELERY_BROKER_URL else "inline")
+if CLICKPESA_WEBHOOK_SETTLE not in ("inline", "queued"):
+    raise ImproperlyConfigured("CLICKPESA_WEBHOOK_SETTLE must be 'inline' or 'queued'.")
+# Events one settler transaction claims and settles together.
+CLICKPESA_SETTLE_BATCH_SIZE = env.int("CLICKPESA_SETTLE_BATCH_SIZE", default=50)
 CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYMENTS_AFTER_MINUTES", default=15)
 CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES = env.int("CLICKPESA_POLL_PAYOUTS_AFTER_MINUTES", default=30)
 # Completed payments are asked about again (did ClickPesa reverse or refund them?) at these ages,
@@ -350,6 +370,8 @@ MONITORING_WEBHOOK_FAILURE_RATE = env.float("MONITORING_WEBHOOK_FAILURE_RATE", d
 MONITORING_WEBHOOK_FAILURE_MIN_EVENTS = env.int("MONITORING_WEBHOOK_FAILURE_MIN_EVENTS", default=20)
 MONITORING_PAYOUT_STUCK_AFTER_HOURS = env.int("MONITORING_PAYOUT_STUCK_AFTER_HOURS", default=24)
 MONITORING_ALERT_REPEAT_HOURS = env.int("MONITORING_ALERT_REPEAT_HOURS", default=6)
+# Support is alerted when an acknowledged webhook waits this long to be settled.
+MONITORING_UNSETTLED_AFTER_MINUTES = env.int("MONITORING_UNSETTLED_AFTER_MINUTES", default=5)
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -51,7 +51,8 @@ def database_probe(*, timeout: int = PROBE_TIMEOUT_SECONDS) -> Probe:
     probe = load_backend(db["ENGINE"]).DatabaseWrapper(db, DEFAULT_DB_ALIAS)
     try:
         with probe.cursor() as cursor:
-            cursor.execute("SET statement_timeout = %s", [timeout * 1000])
+            # set_config, not SET: with server-side binding a SET cannot take a parameter.
+            cursor.execute("SELECT set_config('statement_timeout', %s, false)", [str(timeout * 1000)])
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.timezone import localtime
@@ -36,9 +36,9 @@ from core.users import User
 from notifications.models import Notification, StorefrontEvent
 from notifications.services import Message, notify, notify_many, notify_staff, staff_messages
 from notifications.storefront import storefront_event
-from revenue.fees import Sale, fees_collect, fees_open, fees_refund, fees_reopen, processing_fee
+from revenue.fees import Sale, fees_collect_many, fees_open, fees_refund, fees_reopen, processing_fee
 from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
-from revenue.postings import post_capture, post_reversal, post_shortfall_write_off
+from revenue.postings import Capture, post_captures, post_reversal, post_shortfall_write_off
 
 from .models import Booking, Order, OrderLine, Payment, Refund, Subscription
 from .polling import poll_payment, recheck_next
@@ -119,23 +119,37 @@ def order_create(buyer: User, *, lines: Iterable[LineSpec], currency: str = Curr
 
 def order_transition(order: Order, target: str, *, now: datetime | None = None) -> bool:
     """Move a locked order to ``target`` if ``Order.TRANSITIONS`` allows it; False (nothing changed) otherwise."""
-    if order.status not in Order.TRANSITIONS.get(target, ()):
-        return False
-    order.status = target
-    order.updated_at = now or timezone.now()
-    order.save(update_fields=["status", "updated_at"])
-    return True
+    return bool(orders_transition([order], target, now=now))
+
+
+def orders_transition(orders: Sequence[Order], target: str, *, now: datetime | None = None) -> list[Order]:
+    """Move locked orders to ``target`` where ``Order.TRANSITIONS`` allows it, in one statement; return those moved."""
+    moved = [order for order in orders if order.status in Order.TRANSITIONS.get(target, ())]
+    for order in moved:
+        order.status = target
+        order.updated_at = now or timezone.now()
+    if moved:
+        Order.objects.bulk_update(moved, ["status", "updated_at"])
+    return moved
 
 
 def payment_transition(payment: Payment, target: str, *, now: datetime, **fields: object) -> None:
     """Move a locked payment to ``target`` with the fields that go with it; raises if the table forbids it."""
-    if payment.status not in Payment.TRANSITIONS.get(target, ()):
-        raise PaymentError(f"Payment {payment.reference} cannot go from {payment.status} to {target}.")
-    payment.status = target
-    payment.updated_at = now
-    for name, value in fields.items():
-        setattr(payment, name, value)
-    payment.save(update_fields=["status", "updated_at", *fields])
+    payments_transition([(payment, fields)], target, now=now)
+
+
+def payments_transition(changes: Sequence[tuple[Payment, Mapping[str, object]]], target: str, *, now: datetime) -> None:
+    """Move locked payments to ``target``, each with its fields, in one statement; raises if the table forbids one."""
+    for payment, _ in changes:
+        if payment.status not in Payment.TRANSITIONS.get(target, ()):
+            raise PaymentError(f"Payment {payment.reference} cannot go from {payment.status} to {target}.")
+    for payment, fields in changes:
+        payment.status = target
+        payment.updated_at = now
+        for name, value in fields.items():
+            setattr(payment, name, value)
+    names = {"status", "updated_at"}.union(*(fields for _, fields in changes))
+    Payment.objects.bulk_update([payment for payment, _ in changes], sorted(names))
 
 
 @transaction.atomic
@@ -157,7 +171,7 @@ def order_cancel(order: Order) -> Order:
         # A failed order's fee rows and lines were cancelled with its payment already.
         fees_refund(order.pk, now=order.updated_at)
         _move_lines(
-            order,
+            [order.pk],
             order.updated_at,
             booking=(PENDING_BOOKING, CANCELLED_BOOKING),
             subscription=(PENDING_SUB, CANCELLED_SUB),
@@ -186,7 +200,7 @@ def payment_start(order: Order, *, phone_number: str = "", method: str = Payment
             fees_reopen(order.pk)
             now = timezone.now()
             _move_lines(
-                order, now, booking=(CANCELLED_BOOKING, PENDING_BOOKING), subscription=(CANCELLED_SUB, PENDING_SUB)
+                [order.pk], now, booking=(CANCELLED_BOOKING, PENDING_BOOKING), subscription=(CANCELLED_SUB, PENDING_SUB)
             )
         payment = Payment.objects.create(
             order=order,
@@ -294,9 +308,14 @@ def payment_requery(payment: Payment, *, by: User | None = None) -> PollResult:
 
 
 def _lock(payments: QuerySet[Payment]) -> Payment | None:
+    return _locked(payments).first()
+
+
+def _locked(payments: QuerySet[Payment]) -> QuerySet[Payment]:
     # The order is locked with its payment: two attempts of one order cannot both capture it.
-    # Its buyer (not locked) comes along: every outcome tells the buyer something.
-    return payments.select_for_update(of=("self", "order")).select_related("order", "order__buyer").first()
+    # Its buyer (not locked) comes along: every outcome tells the buyer something. Id order,
+    # so that a batch and a single delivery cannot deadlock.
+    return payments.select_for_update(of=("self", "order")).select_related("order", "order__buyer").order_by("pk")
 
 
 @transaction.atomic(savepoint=False)
@@ -342,6 +361,45 @@ def payment_event_apply(data: PaymentData, *, event: WebhookEvent) -> Result:
     if data.status in IN_PROGRESS_STATUSES:
         return Result.unchanged(f"status {data.raw_status} recorded; no money change")
     return Result.unchanged(f"unknown payment status {data.raw_status!r}; nothing changed")
+
+
+def payment_events_settle(items: Sequence[tuple[WebhookEvent, PaymentData]]) -> dict[int, Result]:
+    """Settle many payment events in the caller's transaction (the settler's batch); return results by event id.
+
+    Every payment named is read once, locked with its order, in one statement (in id order).
+    Plain captures (a success for a PENDING payment of a PENDING order, amount and currency as
+    expected) are made together by :func:`_capture`; plain failures of PENDING payments by
+    handler 2. One event per order: a second attempt's report, a payment not found, a conflict,
+    a mismatch, an in-progress or unknown status are left out of the answer, for
+    :func:`payment_event_apply` one by one.
+    """
+    payments = {
+        payment.reference: payment
+        for payment in _locked(Payment.objects.filter(reference__in={data.order_reference for _, data in items}))
+    }
+    results: dict[int, Result] = {}
+    collections: list[Collection] = []
+    orders: set[int] = set()
+    for event, data in items:
+        payment = payments.get(data.order_reference)
+        if payment is None or payment.status != Payment.Status.PENDING or payment.order_id in orders:
+            continue
+        if event.event_name == PAYMENT_FAILED or data.status == GatewayStatus.FAILED:
+            orders.add(payment.order_id)
+            reason, gateway_id, channel = data.message or "", data.gateway_id or "", data.channel or ""
+            results[event.pk] = _failed(payment, reason=reason, gateway_id=gateway_id, channel=channel, event=event)
+        elif (
+            data.status in SUCCESS_STATUSES
+            and (data.amount, data.currency) == (payment.amount, payment.currency)
+            and payment.order.status == Order.Status.PENDING
+        ):
+            orders.add(payment.order_id)
+            gateway_id, gateway_reference = data.gateway_id or "", data.payment_reference or ""
+            collections.append(Collection(payment, gateway_id, gateway_reference, data.channel or ""))
+            results[event.pk] = Result.done("payment captured")
+    if collections:
+        _capture(collections)
+    return results
 
 
 # No savepoint of its own inside a caller's transaction: an error aborts the caller's whole
@@ -504,7 +562,7 @@ def order_refunded(order: Order, *, now: datetime) -> None:
     order_transition(order, Order.Status.REFUNDED, now=now)
     fees_refund(order.pk, now=now)
     _move_lines(
-        order,
+        [order.pk],
         now,
         booking=(Booking.Status.CONFIRMED, CANCELLED_BOOKING),
         subscription=(Subscription.Status.ACTIVE, CANCELLED_SUB),
@@ -628,28 +686,51 @@ def _received(
             event=event,
         )
 
-    _capture(payment, gateway_id=gateway_id, gateway_reference=gateway_reference, channel=channel)
+    _capture([Collection(payment, gateway_id, gateway_reference, channel)])
     return Result.done("payment captured")
 
 
-def _capture(payment: Payment, *, gateway_id: str = "", gateway_reference: str = "", channel: str = "") -> None:
-    """Everything a capture does to a locked payment whose order is PENDING: statuses, fee rows,
-    the PAYMENT_CAPTURE posting, the notices."""
-    order = payment.order
+@dataclass(frozen=True)
+class Collection:
+    """A locked PENDING payment of a PENDING order that ClickPesa collected in full, and its ids there."""
+
+    payment: Payment
+    gateway_id: str
+    gateway_reference: str
+    channel: str
+
+
+def _capture(collections: Sequence[Collection]) -> None:
+    """Handler 1's changes for payments already checked, in a few statements whatever their number.
+
+    Payments COMPLETED, orders PAID, bookings CONFIRMED, subscriptions ACTIVE, fee rows
+    COLLECTED, one PAYMENT_CAPTURE per payment (revenue.postings.post_captures), a sale
+    notice to each creator and a receipt to each buyer. A webhook settled in its request
+    captures one payment through here, a settler's batch many: the rows are the same.
+    """
     now = timezone.now()
-    payment_transition(
-        payment,
+    payments_transition(
+        [
+            (
+                c.payment,
+                {
+                    "completed_at": now,
+                    "next_recheck_at": recheck_next(now, after=now),
+                    # A capture after review keeps the ids an earlier report recorded.
+                    "gateway_id": (c.gateway_id or c.payment.gateway_id)[:64],
+                    "gateway_reference": (c.gateway_reference or c.payment.gateway_reference)[:64],
+                    "channel": (c.channel or c.payment.channel)[:40],
+                },
+            )
+            for c in collections
+        ],
         Payment.Status.COMPLETED,
         now=now,
-        completed_at=now,
-        next_recheck_at=recheck_next(now, after=now),
-        gateway_id=(gateway_id or payment.gateway_id)[:64],
-        gateway_reference=(gateway_reference or payment.gateway_reference)[:64],
-        channel=(channel or payment.channel)[:40],
     )
-    order_transition(order, Order.Status.PAID, now=now)
+    orders = [c.payment.order for c in collections]
+    orders_transition(orders, Order.Status.PAID, now=now)
     _move_lines(
-        order,
+        [order.pk for order in orders],
         now,
         booking=(PENDING_BOOKING, Booking.Status.CONFIRMED),
         subscription=(PENDING_SUB, Subscription.Status.ACTIVE),
@@ -657,19 +738,30 @@ def _capture(payment: Payment, *, gateway_id: str = "", gateway_reference: str =
 
     hold_days = settings.EARNINGS_HOLD_DAYS
     hold_until = now + timedelta(days=hold_days) if hold_days > 0 else None
-    fees = fees_collect(order.pk, now=now, hold_until=hold_until)
-    post_capture(
-        payment_id=payment.pk,
-        reference=payment.reference,
-        order_id=order.pk,
-        currency=order.currency,
-        total=payment.amount,
-        processing_fee=order.processing_fee,
-        fees=fees,
-        earnings_kind=LedgerAccount.Kind.CREATOR_PENDING if hold_until else LedgerAccount.Kind.CREATOR_AVAILABLE,
+    fees = fees_collect_many([order.pk for order in orders], now=now, hold_until=hold_until)
+    earnings_kind = LedgerAccount.Kind.CREATOR_PENDING if hold_until else LedgerAccount.Kind.CREATOR_AVAILABLE
+    post_captures(
+        [
+            Capture(
+                payment_id=c.payment.pk,
+                reference=c.payment.reference,
+                order_id=c.payment.order.pk,
+                currency=c.payment.order.currency,
+                total=c.payment.amount,
+                processing_fee=c.payment.order.processing_fee,
+                fees=fees[c.payment.order.pk],
+                earnings_kind=earnings_kind,
+            )
+            for c in collections
+        ]
     )
-    _notify_capture(payment, order, fees, hold_until)
-    _tell_storefront(StorefrontEvent.Type.ORDER_PAID, payment)
+    notify_many(
+        message
+        for c in collections
+        for message in _capture_messages(c.payment, c.payment.order, fees[c.payment.order.pk], hold_until)
+    )
+    for c in collections:
+        _tell_storefront(StorefrontEvent.Type.ORDER_PAID, c.payment)
 
 
 # --- Review: finance's resolutions of a payment parked in NEEDS_REVIEW --------------------
@@ -717,7 +809,7 @@ def payment_review_capture(payment: Payment, *, collected: Decimal, by: User) ->
             "more than due goes back to the buyer as a refund.",
             code="bad_amount",
         )
-    _capture(payment)
+    _capture([Collection(payment, "", "", "")])
     shortfall = due - collected
     report = f"Payment {payment.reference} captured: order #{order.pk} paid, creators credited in full"
     if shortfall:
@@ -777,25 +869,48 @@ def _tell_storefront(event_type: str, payment: Payment, **extra: object) -> None
     )
 
 
-def _move_lines(order: Order, now: datetime, *, booking: tuple[str, str], subscription: tuple[str, str]) -> None:
-    """Move the order's bookings and subscriptions from one status to another, each a (from, to) pair.
+def _move_lines(
+    order_ids: Sequence[int], now: datetime, *, booking: tuple[str, str], subscription: tuple[str, str]
+) -> None:
+    """Move the orders' bookings and subscriptions from one status to another, each a (from, to) pair.
 
-    An ACTIVE subscription starts now. The lines are read first: most orders sell neither, and
-    then nothing else is sent.
+    One statement (most orders sell neither, and then it only reads their lines). An ACTIVE
+    subscription starts now.
     """
-    lines = list(order.lines.values_list("booking_id", "subscription_id"))
-    booking_ids = [b for b, _ in lines if b is not None]
-    subscription_ids = [s for _, s in lines if s is not None]
-    if booking_ids:
-        Booking.objects.filter(pk__in=booking_ids, status=booking[0]).update(status=booking[1], updated_at=now)
-    if subscription_ids:
-        started = {"started_at": now} if subscription[1] == Subscription.Status.ACTIVE else {}
-        Subscription.objects.filter(pk__in=subscription_ids, status=subscription[0]).update(
-            status=subscription[1], updated_at=now, **started
+    started = subscription[1] == Subscription.Status.ACTIVE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            WITH line AS (
+                SELECT booking_id, subscription_id FROM {OrderLine._meta.db_table}
+                 WHERE order_id = ANY(%(orders)s) AND (booking_id IS NOT NULL OR subscription_id IS NOT NULL)
+            ), booking AS (
+                UPDATE {Booking._meta.db_table} SET status = %(booking_to)s, updated_at = %(now)s
+                 WHERE id IN (SELECT booking_id FROM line) AND status = %(booking_from)s RETURNING 1
+            ), subscription AS (
+                UPDATE {Subscription._meta.db_table}
+                   SET status = %(subscription_to)s, updated_at = %(now)s,
+                       started_at = CASE WHEN %(started)s THEN %(now)s ELSE started_at END
+                 WHERE id IN (SELECT subscription_id FROM line) AND status = %(subscription_from)s RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM booking), (SELECT count(*) FROM subscription)
+            """,  # noqa: S608 - table names from the models
+            {
+                "orders": list(order_ids),
+                "now": now,
+                "started": started,
+                "booking_from": booking[0],
+                "booking_to": booking[1],
+                "subscription_from": subscription[0],
+                "subscription_to": subscription[1],
+            },
         )
 
 
-def _notify_capture(payment: Payment, order: Order, fees: list[PlatformFee], hold_until: datetime | None) -> None:
+def _capture_messages(
+    payment: Payment, order: Order, fees: Sequence[PlatformFee], hold_until: datetime | None
+) -> list[Message]:
+    """A sale notice to each creator of a captured order and a receipt to its buyer."""
     cur = order.currency
     per_creator: dict[int, list[PlatformFee]] = defaultdict(list)
     for fee in fees:
@@ -833,7 +948,7 @@ def _notify_capture(payment: Payment, order: Order, fees: list[PlatformFee], hol
             recipient=buyer,
         )
     )
-    notify_many(messages)
+    return messages
 
 
 def _failed(payment: Payment, *, reason: str, gateway_id: str, channel: str, event: WebhookEvent | None) -> Result:
@@ -864,7 +979,8 @@ def _failed(payment: Payment, *, reason: str, gateway_id: str, channel: str, eve
     other_attempt_pending = order.payments.filter(status=Payment.Status.PENDING).exclude(pk=payment.pk).exists()
     if not other_attempt_pending and order_transition(order, Order.Status.PAYMENT_FAILED, now=now):
         fees_refund(order.pk, now=now)
-        _move_lines(order, now, booking=(PENDING_BOOKING, CANCELLED_BOOKING), subscription=(PENDING_SUB, CANCELLED_SUB))
+        cancelled = {"booking": (PENDING_BOOKING, CANCELLED_BOOKING), "subscription": (PENDING_SUB, CANCELLED_SUB)}
+        _move_lines([order.pk], now, **cancelled)
     if order.status in (Order.Status.PAID, Order.Status.CANCELLED):
         return Result.done(f"payment failed; order already {order.get_status_display().lower()}")
     if order.status == Order.Status.PAYMENT_FAILED:

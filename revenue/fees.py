@@ -8,7 +8,7 @@ and the only code that writes :class:`PlatformFee` rows.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -85,10 +85,17 @@ def fees_open(order_id: int, *, sales: Iterable[Sale], currency: str) -> list[Pl
     return PlatformFee.objects.bulk_create(rows)
 
 
-def fees_collect(order_id: int, *, now: datetime, hold_until: datetime | None) -> list[PlatformFee]:
-    """Mark an order's fee rows COLLECTED (earnings held until ``hold_until``, else released now); return them."""
-    fees = list(PlatformFee.objects.filter(order_id=order_id).select_related("creator"))
-    PlatformFee.objects.filter(order_id=order_id).update(
+def fees_collect_many(
+    order_ids: Sequence[int], *, now: datetime, hold_until: datetime | None
+) -> dict[int, list[PlatformFee]]:
+    """Mark the orders' fee rows COLLECTED (earnings held until ``hold_until``, else released now).
+
+    Returns each order's rows (with their creators), read before the update in one statement.
+    """
+    fees: dict[int, list[PlatformFee]] = {order_id: [] for order_id in order_ids}
+    for fee in PlatformFee.objects.filter(order_id__in=order_ids).select_related("creator").order_by("pk"):
+        fees[fee.order_id].append(fee)
+    PlatformFee.objects.filter(order_id__in=order_ids).update(
         status=PlatformFee.Status.COLLECTED,
         collected_at=now,
         hold_until=hold_until,

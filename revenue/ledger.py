@@ -1,7 +1,8 @@
 """The ledger service: the only code that moves money.
 
 `ledger_post` writes one balanced transaction under an idempotency key and updates the
-cached balances of the accounts that keep one. PostgreSQL re-checks everything at commit
+cached balances of the accounts that keep one; `ledger_post_many` does the same for many
+transactions in a few statements (the webhook settler's batches). PostgreSQL re-checks everything at commit
 (see migration `ledger_invariants`); the checks here exist to give a clear error first.
 """
 
@@ -20,7 +21,7 @@ from django.db.models import Case, F, Q, Sum, When
 
 from core.errors import BlinnoError
 from core.money import round_money
-from core.upsert import insert_on_conflict
+from core.upsert import insert_all_on_conflict
 from core.users import User
 
 from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
@@ -88,6 +89,20 @@ def _validate(postings: Sequence[Posting]) -> None:
         raise UnbalancedTransaction(f"Debits and credits differ: {unbalanced}.")
 
 
+@dataclass(frozen=True)
+class Post:
+    """One transaction to post: its kind, idempotency key, lines and what it belongs to."""
+
+    kind: str
+    idempotency_key: str
+    postings: Sequence[Posting]
+    memo: str = ""
+    payment_id: int | None = None
+    payout: Payout | None = None
+    deposit: Deposit | None = None
+    posted_by: User | None = None
+
+
 def ledger_post(
     *,
     kind: str,
@@ -102,40 +117,67 @@ def ledger_post(
     """Post a balanced transaction once per key; return it and whether this call created it.
 
     Reposting a key with the same entries returns the first transaction and changes nothing;
-    with different entries it raises IdempotencyConflict. The transaction row goes in first,
-    with the unique key as the arbiter (a concurrent post of the same key waits for the first
-    to commit, then finds it). Cached balances are then locked in account-id order (so
-    concurrent posts cannot deadlock each other) and updated in one statement. A creator
-    balance that would go negative raises InsufficientFunds, and this function's savepoint
-    takes the transaction row back with everything else. Only a post that takes money out of
-    a creator's account can be refused that way; any other post runs in the caller's
-    transaction without a savepoint (two round trips fewer for every payment captured).
+    with different entries it raises IdempotencyConflict. See :func:`ledger_post_many`.
     """
-    _validate(postings)
-    fingerprint = _fingerprint(kind, postings)
-    with transaction.atomic(savepoint=_may_overdraw(postings)):
-        txn = insert_on_conflict(
+    post = Post(kind, idempotency_key, postings, memo, payment_id, payout, deposit, posted_by)
+    return ledger_post_many([post])[0]
+
+
+def ledger_post_many(posts: Sequence[Post]) -> list[tuple[LedgerTransaction, bool]]:
+    """Post balanced transactions once per key, in a few statements whatever their number.
+
+    Returns, in order, each transaction and whether this call created it. The transaction
+    rows go in first in one ``INSERT ... ON CONFLICT DO NOTHING`` with the unique key as the
+    arbiter (a concurrent post of the same key waits for the first to commit, then finds
+    it); a key used before is read back, and raises IdempotencyConflict if its entries
+    differ. The new transactions' entries go in with one insert, and the cached balances
+    are locked in account-id order (so concurrent posts cannot deadlock each other) and
+    moved by one update. A creator balance that would go negative raises InsufficientFunds,
+    and this function's savepoint takes the transaction rows back with everything else.
+    Only posts that take money out of a creator's account can be refused that way; others
+    run in the caller's transaction without a savepoint (two round trips fewer).
+    """
+    keys = [post.idempotency_key for post in posts]
+    if len(set(keys)) != len(keys):
+        raise LedgerError("One call cannot post an idempotency key twice.")
+    fingerprints = []
+    for post in posts:
+        _validate(post.postings)
+        fingerprints.append(_fingerprint(post.kind, post.postings))
+    created: dict[str, LedgerTransaction] = {}
+    with transaction.atomic(savepoint=any(_may_overdraw(post.postings) for post in posts)):
+        rows = [
             LedgerTransaction(
-                kind=kind,
-                idempotency_key=idempotency_key,
+                kind=post.kind,
+                idempotency_key=post.idempotency_key,
                 fingerprint=fingerprint,
-                payment_id=payment_id,
-                payout=payout,
-                deposit=deposit,
-                memo=memo[:500],
-                posted_by=posted_by,
-            ),
-            on_conflict="ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        if txn is not None:
-            _apply(txn, postings)
-            return txn, True
-    # The key was used before. Outside the block: without a savepoint an error raised inside it would doom the
+                payment_id=post.payment_id,
+                payout=post.payout,
+                deposit=post.deposit,
+                memo=post.memo[:500],
+                posted_by=post.posted_by,
+            )
+            for post, fingerprint in zip(posts, fingerprints, strict=True)
+        ]
+        created = {
+            txn.idempotency_key: txn
+            for txn in insert_all_on_conflict(rows, on_conflict="ON CONFLICT (idempotency_key) DO NOTHING")
+        }
+        if created:
+            _apply([(created[p.idempotency_key], p.postings) for p in posts if p.idempotency_key in created])
+    # Keys used before. Outside the block: without a savepoint an error raised inside it would doom the
     # caller's transaction, and a repeated key wrote nothing.
-    found = LedgerTransaction.objects.get(idempotency_key=idempotency_key)
-    if found.fingerprint != fingerprint:
-        raise IdempotencyConflict(f"Idempotency key {idempotency_key!r} was already used for different entries.")
-    return found, False
+    repeated = [key for key in keys if key not in created]
+    found = {txn.idempotency_key: txn for txn in LedgerTransaction.objects.filter(idempotency_key__in=repeated)}
+    results = []
+    for key, fingerprint in zip(keys, fingerprints, strict=True):
+        if key in created:
+            results.append((created[key], True))
+            continue
+        if found[key].fingerprint != fingerprint:
+            raise IdempotencyConflict(f"Idempotency key {key!r} was already used for different entries.")
+        results.append((found[key], False))
+    return results
 
 
 def _may_overdraw(postings: Sequence[Posting]) -> bool:
@@ -145,13 +187,14 @@ def _may_overdraw(postings: Sequence[Posting]) -> bool:
     )
 
 
-def _apply(txn: LedgerTransaction, postings: Sequence[Posting]) -> None:
-    """Write a new transaction's entries and move the cached balances (InsufficientFunds before the first entry)."""
+def _apply(new: Sequence[tuple[LedgerTransaction, Sequence[Posting]]]) -> None:
+    """Write new transactions' entries and move the cached balances (InsufficientFunds before the first entry)."""
     deltas: dict[int, Decimal] = defaultdict(Decimal)
-    accounts = {p.account.pk: p.account for p in postings}
-    for p in postings:
-        if p.account.caches_balance:
-            deltas[p.account.pk] += signed_on_normal_side(p.account, p.direction, p.amount)
+    accounts = {p.account.pk: p.account for _, postings in new for p in postings}
+    for _, postings in new:
+        for p in postings:
+            if p.account.caches_balance:
+                deltas[p.account.pk] += signed_on_normal_side(p.account, p.direction, p.amount)
     locked = dict(
         LedgerAccount.objects.select_for_update().filter(pk__in=deltas).order_by("pk").values_list("pk", "balance")
     )
@@ -163,7 +206,9 @@ def _apply(txn: LedgerTransaction, postings: Sequence[Posting]) -> None:
             )
 
     LedgerEntry.objects.bulk_create(
-        LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount) for p in postings
+        LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount)
+        for txn, postings in new
+        for p in postings
     )
     if deltas:
         LedgerAccount.objects.filter(pk__in=deltas).update(

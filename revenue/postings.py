@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -19,12 +20,37 @@ from django.utils import timezone
 from core.money import format_money
 from core.users import User
 
-from .ledger import AccountBook, LedgerError, Posting, account_book, credit, debit, ledger_post, lock_receivables
+from .ledger import (
+    AccountBook,
+    LedgerError,
+    Post,
+    Posting,
+    account_book,
+    credit,
+    debit,
+    ledger_post,
+    ledger_post_many,
+    lock_receivables,
+)
 from .models import Deposit, LedgerAccount, LedgerTransaction, Payout, PlatformFee
 from .tax import vat_split
 
 Kind = LedgerAccount.Kind
 TxnKind = LedgerTransaction.Kind
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One payment received, as its posting sees it: the payment, its order's figures and fee rows."""
+
+    payment_id: int
+    reference: str
+    order_id: int
+    currency: str
+    total: Decimal
+    processing_fee: Decimal
+    fees: Sequence[PlatformFee]
+    earnings_kind: str
 
 
 def post_capture(
@@ -44,35 +70,73 @@ def post_capture(
 
     Earnings credited as available first pay back what the creator owes Blinno (a
     ``RECEIVABLE_RECOVERY`` per creator, in the same transaction, so no payout can reserve them
-    first); held earnings do so when they are released (:func:`post_release`).
+    first); held earnings do so when they are released (:func:`post_release`). One capture of
+    :func:`post_captures`.
     """
+    capture = Capture(payment_id, reference, order_id, currency, total, processing_fee, list(fees), earnings_kind)
+    post_captures([capture])
+
+
+def post_captures(captures: Sequence[Capture]) -> None:
+    """Post captures, one (a webhook settled in its request) or many (a settler's batch), in a few statements.
+
+    One account book per currency; each capture's entries are :func:`capture_postings`'; all the
+    transactions go in with one ``ledger_post_many``. Then the receivables of creators whose
+    earnings became available are recovered capture by capture, in order, each recovery bounded
+    by what is still owed: the same rows as the captures posted one after the other.
+    """
+    by_currency: dict[str, list[Capture]] = defaultdict(list)
+    for capture in captures:
+        by_currency[capture.currency].append(capture)
+    posts: list[Post] = []
+    recoveries: list[tuple[AccountBook, dict[int, Decimal], dict[int, Decimal], Capture]] = []
+    for currency, group in by_currency.items():
+        shares = [_shares(capture.fees) for capture in group]
+        book = account_book(
+            currency,
+            creator_ids={creator_id for earnings, _ in shares for creator_id in earnings},
+            creator_kinds={capture.earnings_kind for capture in group} | {Kind.CREATOR_RECEIVABLE},
+            platform_kinds=CAPTURE_PLATFORM_KINDS,
+        )
+        made_available: dict[int, Decimal] = defaultdict(Decimal)
+        for capture, (earnings, _) in zip(group, shares, strict=True):
+            if capture.earnings_kind == Kind.CREATOR_AVAILABLE:
+                for creator_id, amount in earnings.items():
+                    made_available[creator_id] += amount
+        owed = _owed(book, made_available)
+        for capture, (earnings, platform_fees) in zip(group, shares, strict=True):
+            postings = capture_postings(
+                book,
+                total=capture.total,
+                processing_fee=capture.processing_fee,
+                platform_fees=platform_fees,
+                earnings=earnings,
+                earnings_kind=capture.earnings_kind,
+            )
+            posts.append(
+                Post(
+                    kind=TxnKind.PAYMENT_CAPTURE,
+                    idempotency_key=f"payment:{capture.payment_id}:capture",
+                    postings=postings,
+                    memo=f"Payment {capture.reference} for order #{capture.order_id}",
+                    payment_id=capture.payment_id,
+                )
+            )
+            if capture.earnings_kind == Kind.CREATOR_AVAILABLE:
+                recoveries.append((book, owed, earnings, capture))
+    ledger_post_many(posts)
+    for book, owed, earnings, capture in recoveries:
+        _recover(book, owed, earnings, payment_id=capture.payment_id, memo=f"from order #{capture.order_id}")
+
+
+def _shares(fees: Iterable[PlatformFee]) -> tuple[dict[int, Decimal], Decimal]:
+    """Each creator's earnings and the platform's fees, from an order's fee rows."""
     earnings: dict[int, Decimal] = defaultdict(Decimal)
     platform_fees = Decimal(0)
     for fee in fees:
         earnings[fee.creator_id] += fee.creator_amount
         platform_fees += fee.platform_fee
-    book = account_book(
-        currency,
-        creator_ids=earnings,
-        creator_kinds=[earnings_kind, Kind.CREATOR_RECEIVABLE],
-        platform_kinds=CAPTURE_PLATFORM_KINDS,
-    )
-    owed = _owed(book, earnings) if earnings_kind == Kind.CREATOR_AVAILABLE else {}
-    ledger_post(
-        kind=TxnKind.PAYMENT_CAPTURE,
-        idempotency_key=f"payment:{payment_id}:capture",
-        postings=capture_postings(
-            book,
-            total=total,
-            processing_fee=processing_fee,
-            platform_fees=platform_fees,
-            earnings=earnings,
-            earnings_kind=earnings_kind,
-        ),
-        memo=f"Payment {reference} for order #{order_id}",
-        payment_id=payment_id,
-    )
-    _recover(book, owed, earnings, payment_id=payment_id, memo=f"from order #{order_id}")
+    return earnings, platform_fees
 
 
 CAPTURE_PLATFORM_KINDS = (Kind.GATEWAY_CASH, Kind.PLATFORM_FEES, Kind.PROCESSING_FEES, Kind.VAT_PAYABLE)
@@ -118,12 +182,17 @@ def _owed(book: AccountBook, earnings: Mapping[int, Decimal]) -> dict[int, Decim
 
 
 def _recover(
-    book: AccountBook, owed: Mapping[int, Decimal], earnings: Mapping[int, Decimal], *, payment_id: int, memo: str
+    book: AccountBook, owed: dict[int, Decimal], earnings: Mapping[int, Decimal], *, payment_id: int, memo: str
 ) -> None:
-    """Pay back receivables from earnings just made available: one recovery per payment and creator."""
+    """Pay back receivables from earnings just made available: one recovery per payment and creator.
+
+    ``owed`` is what each creator still owes; what is recovered comes off it, so the next
+    capture of a batch recovers only the rest.
+    """
     for creator_id, debt in sorted(owed.items()):
-        amount = min(debt, earnings[creator_id])
+        amount = min(debt, earnings.get(creator_id, Decimal(0)))
         if amount > 0:
+            owed[creator_id] = debt - amount
             post_recovery(
                 book,
                 creator_id=creator_id,

@@ -107,8 +107,8 @@ def failing_commit(table: str) -> Iterator[Tries]:
 def unavailable_table(table: str) -> Iterator[None]:
     """Rename ``table`` away for the block: every statement that names it fails (undefined_table).
 
-    Django binds parameters client-side and prepares nothing, so no cached plan still finds
-    the renamed table.
+    A statement the connection has prepared is analysed again by PostgreSQL once a table it
+    names changes, so no cached plan still finds the renamed table.
     """
     with connection.cursor() as cursor:
         cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_unavailable")
