@@ -18,12 +18,12 @@ import logging
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Case, CharField, F, Func, Q, When
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Case, CharField, Count, F, Func, Min, Q, When
 from django.utils import timezone
 
 from core.backoff import CLAIM_LEASE, retry_delay
@@ -87,20 +87,29 @@ def clean_text(text: str, max_length: int | None = None) -> str:
     return text[:max_length] if max_length else text
 
 
-def store(record: Mapping[str, Any], body: str) -> tuple[WebhookEvent, bool]:
+def store(record: Mapping[str, Any], body: str, *, requeue: bool = False) -> tuple[WebhookEvent, bool]:
     """Insert a delivery as RECEIVED, or count it on the event it repeats; return that event and whether it is new.
 
     One statement, ``INSERT ... ON CONFLICT ... DO UPDATE``, with the partial unique index on
     ``dedupe_key`` as the arbiter: of two deliveries racing, one inserts and the other waits
     for its commit and counts itself a duplicate. A new row has no duplicates yet; a counted
-    one has at least one, which is how the two answers are told apart.
+    one has at least one, which is how the two answers are told apart. With ``requeue`` (a
+    delivery answered before it is settled), a repeat of a FAILED, UNMATCHED or DEAD event
+    puts it back to RECEIVED for the settler, as a settling receiver would process it again.
     """
     table = WebhookEvent._meta.db_table
+    requeued = (
+        f", status = CASE WHEN {table}.status IN ('FAILED', 'UNMATCHED', 'DEAD') "
+        f"THEN 'RECEIVED' ELSE {table}.status END"
+        if requeue
+        else ""
+    )
     stored = insert_on_conflict(
         WebhookEvent(**record, body=clean_text(body), status=Status.RECEIVED),
         # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
         on_conflict="ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
-        f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at",
+        f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at"
+        + requeued,
     )
     assert stored is not None  # DO UPDATE always returns the row
     return stored, stored.duplicate_count == 0
@@ -265,6 +274,136 @@ def _tell_dead(event: WebhookEvent) -> None:
                 listener(event)
         except Exception:
             logger.exception("webhook event=%s is DEAD and a listener failed", event.pk)
+
+
+# Settling in batches
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one :func:`settle_batch` did: events settled (a final or UNMATCHED status), and the failures.
+
+    ``failures`` are the processings that failed, for the caller to plan their retries
+    (clickpesa.tasks).
+    """
+
+    settled: int
+    failed: int
+    failures: tuple[Processing, ...] = ()
+    claimed: int = 0
+
+    def __bool__(self) -> bool:
+        """True when the batch found events to settle: the next one may find more."""
+        return self.claimed > 0
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Acknowledged events not settled yet: how many, and how long the oldest has waited (seconds)."""
+
+    count: int
+    oldest_age: float | None
+
+
+def settle_batch(limit: int | None = None) -> Batch:
+    """Settle up to ``limit`` RECEIVED events (``CLICKPESA_SETTLE_BATCH_SIZE``): the common cases in one transaction.
+
+    The events are claimed in arrival order with ``FOR UPDATE SKIP LOCKED``, so several settlers
+    (and a request settling its own event) never take one event twice; only the first event of
+    each reference is settled in a batch (the next waits for the next batch, in order). Each
+    handler's ``settle_many`` settles what it can in this transaction; the events it leaves
+    out (a mismatch, a conflict, an unusual status) go through :func:`process` after the commit,
+    one transaction each. When the batch transaction fails, every event of it goes through
+    :func:`process`, so one bad event never holds the others and each failure is recorded,
+    retried and alerted as before. Call it outside any transaction.
+    """
+    limit = limit or settings.CLICKPESA_SETTLE_BATCH_SIZE
+    claimed: list[WebhookEvent] = []
+    left: list[int] = []
+    results: dict[int, Result] = {}
+    try:
+        with transaction.atomic():
+            claimed = list(
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(status=Status.RECEIVED)
+                .order_by("received_at", "pk")
+                .only("pk", "event_name", "order_reference", "body", "source", "attempts")[:limit]
+            )
+            if not claimed:
+                return Batch(0, 0)
+            results, left = _settle_claimed(claimed)
+            _mark_settled(results)
+    except Exception:
+        logger.exception("webhook settle batch failed; settling its events one by one")
+        left, results = [event.pk for event in claimed], {}
+    settled, failures = len(results), []
+    for pk in left:
+        processing = process(pk, allowed=(Status.RECEIVED,))
+        if processing.failed:
+            failures.append(processing)
+        elif processing.ran:
+            settled += 1
+    return Batch(settled, len(failures), tuple(failures), claimed=len(claimed))
+
+
+def _settle_claimed(claimed: list[WebhookEvent]) -> tuple[dict[int, Result], list[int]]:
+    """Settle what the handlers' ``settle_many`` take; return their results and the events left over."""
+    seen: set[str] = set()
+    batches: dict[registry.BatchHandler, list[tuple[WebhookEvent, Any]]] = {}
+    results: dict[int, Result] = {}
+    left: list[int] = []
+    for event in claimed:
+        if event.order_reference and event.order_reference in seen:
+            continue  # a later report about the same row: the next batch, after this one's
+        seen.add(event.order_reference)
+        registration = registry.lookup(event.event_name)
+        if registration is None:
+            results[event.pk] = Result.unchanged(f"no handler for event {event.event_name!r}")
+            continue
+        if registration.settle_many is None:
+            left.append(event.pk)
+            continue
+        try:
+            data = registration.parse(parse_envelope(event.body.encode("utf-8")))
+        except Exception:
+            left.append(event.pk)  # recorded as a failure by process()
+            continue
+        batches.setdefault(registration.settle_many, []).append((event, data))
+    for settle_many, items in batches.items():
+        done = settle_many(items)
+        results.update(done)
+        left += [event.pk for event, _ in items if event.pk not in done]
+    return results, left
+
+
+def _mark_settled(results: Mapping[int, Result]) -> None:
+    """Write the batch's outcomes on its events in one statement."""
+    if not results:
+        return
+    ids = list(results)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {WebhookEvent._meta.db_table} AS e
+               SET status = u.status, detail = u.detail, attempts = e.attempts + 1,
+                   processed_at = %s, next_attempt_at = NULL
+              FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS u(id, status, detail)
+             WHERE e.id = u.id
+            """,  # noqa: S608 - the table name is the model's
+            [
+                timezone.now(),
+                ids,
+                [STATUS_OF_EFFECT[results[pk].effect] for pk in ids],
+                [clean_text(results[pk].detail, 500) for pk in ids],
+            ],
+        )
+
+
+def backlog(*, now: datetime | None = None) -> Backlog:
+    """How many acknowledged events wait for the settler, and the oldest one's age in seconds (one indexed query)."""
+    found = WebhookEvent.objects.filter(status=Status.RECEIVED).aggregate(count=Count("pk"), oldest=Min("received_at"))
+    oldest = found["oldest"]
+    return Backlog(found["count"], max(((now or timezone.now()) - oldest).total_seconds(), 0.0) if oldest else None)
 
 
 # Retries, sweep and replay

@@ -5,8 +5,10 @@ server cannot end), content type (415), envelope (400), checksum (401) and typed
 are checked first, and every refusal is kept as a REJECTED event with the head of its body and
 the whole body's hash; a client address past CLICKPESA_WEBHOOK_REFUSALS_RATE refusals is
 answered 429 and nothing is stored. Then the delivery is stored (a repeat of a finished event
-answers ``duplicate``) and applied by clickpesa.inbox. The envelope and the typed data are
-parsed once; the handler receives the typed data.
+answers ``duplicate``). With ``CLICKPESA_WEBHOOK_SETTLE`` "queued" the stored delivery is
+answered ``accepted`` and settled by the settler task in batches; "inline", it is applied by
+clickpesa.inbox before the answer. The envelope and the typed data are parsed once; an inline
+handler receives the typed data.
 """
 
 from __future__ import annotations
@@ -60,10 +62,11 @@ class _Refused(Exception):
 def receive(request: HttpRequest, *, endpoint: str) -> tuple[int, dict[str, Any]]:
     """Run one POSTed webhook through the pipeline; return the HTTP status and the JSON answer.
 
-    Answers ``{"status": "processed" | "duplicate" | "ignored" | "unmatched" | "stale",
-    "event": id}`` with 200, or ``{"error": reason, "event": id}`` with 400, 401, 413, 415 or
-    500. Logs one line per request: event id, endpoint, event name, reference, outcome and
-    duration, never the body (it holds customers' phone numbers and emails).
+    Answers ``{"status": "accepted" | "processed" | "duplicate" | "ignored" | "unmatched" |
+    "stale", "event": id}`` with 200 (``accepted``: stored, to be settled), or
+    ``{"error": reason, "event": id}`` with 400, 401, 413, 415 or 500. Logs one line per
+    request: event id, endpoint, event name, reference, outcome and duration, never the body
+    (it holds customers' phone numbers and emails).
     """
     started = time.monotonic()
     record: dict[str, Any] = {
@@ -95,9 +98,14 @@ def receive(request: HttpRequest, *, endpoint: str) -> tuple[int, dict[str, Any]
         observe(event, answer, started)
         return answer
 
-    event, first = inbox.store(record, _decode(raw))
+    queued = settings.CLICKPESA_WEBHOOK_SETTLE == "queued"
+    event, first = inbox.store(record, _decode(raw), requeue=queued)
     if not first and event.status in WebhookEvent.FINAL_STATUSES:
         answer = 200, {"status": "duplicate", "event": event.pk}
+    elif queued:
+        # Stored and committed: ClickPesa's 2xx means receipt. The settler applies it (clickpesa.tasks).
+        tasks.webhook_settle_nudge()
+        answer = 200, {"status": "accepted", "event": event.pk}
     else:
         processing = inbox.process(event.pk, allowed=WebhookEvent.REDELIVERABLE_STATUSES, data=data)
         tasks.webhook_event_retry_enqueue(processing)

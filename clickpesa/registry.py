@@ -2,13 +2,14 @@
 
 ``parse`` turns an envelope into the typed data its handler takes (raising ``PayloadError`` for a
 body to refuse with 400); ``handle(event, data)`` runs in the inbox's transaction and returns a
-:class:`core.results.Result`. Two hooks keep the gateway from importing the domain:
+:class:`core.results.Result`; ``settle_many`` does the common cases of many events at once.
+Two hooks keep the gateway from importing the domain:
 :func:`register_subject` (the admin finds our row by reference) and :func:`on_dead`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from .models import WebhookEvent
 from .payloads import Envelope
 
 Handler = Callable[[WebhookEvent, Any], Result]
+BatchHandler = Callable[[Sequence[tuple[WebhookEvent, Any]]], Mapping[int, Result]]
 Parser = Callable[[Envelope], Any]
 SubjectFinder = Callable[[str], Model | None]
 DeadListener = Callable[[WebhookEvent], None]
@@ -31,6 +33,7 @@ class Registration:
     event_name: str
     handle: Handler
     parse: Parser
+    settle_many: BatchHandler | None = None
 
 
 _registry: dict[str, Registration] = {}
@@ -43,8 +46,14 @@ def normalize_event_name(name: str) -> str:
     return " ".join(name.split()).upper()
 
 
-def register(event_names: Iterable[str], handle: Handler, *, parse: Parser) -> None:
+def register(
+    event_names: Iterable[str], handle: Handler, *, parse: Parser, settle_many: BatchHandler | None = None
+) -> None:
     """Make ``handle`` the handler of ``event_names``, reading their data with ``parse``.
+
+    ``settle_many(items)`` (optional) settles many ``(event, data)`` pairs in the settler's
+    transaction (clickpesa.inbox.settle_batch) and returns the results of those it settled,
+    by event id; the ones it leaves out go through ``handle``, one transaction each.
 
     Registering the same function again is harmless (``ready()`` may run twice in tests);
     giving an event a second, different handler raises ``ImproperlyConfigured`` at start-up.
@@ -59,7 +68,7 @@ def register(event_names: Iterable[str], handle: Handler, *, parse: Parser) -> N
                 f"Webhook event {name!r} already has a handler ({_qualname(existing.handle)}); "
                 f"{_qualname(handle)} cannot also handle it."
             )
-        _registry[name] = Registration(name, handle, parse)
+        _registry[name] = Registration(name, handle, parse, settle_many)
 
 
 def _qualname(function: Callable[..., Any]) -> str:

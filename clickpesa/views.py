@@ -21,7 +21,7 @@ from .receiver import receive
 _ANSWER = inline_serializer(
     "WebhookAnswer",
     {
-        "status": serializers.ChoiceField(["processed", "duplicate", "ignored", "unmatched", "stale"]),
+        "status": serializers.ChoiceField(["accepted", "processed", "duplicate", "ignored", "unmatched", "stale"]),
         "event": serializers.IntegerField(help_text="The stored WebhookEvent"),
     },
 )

@@ -22,7 +22,7 @@ from clickpesa.payloads import (
 from core.results import Result
 
 from .models import Payment
-from .services import SUCCESS_STATUSES, payment_event_apply
+from .services import SUCCESS_STATUSES, payment_event_apply, payment_events_settle
 
 
 def parse_payment_event(envelope: Envelope) -> PaymentData:
@@ -51,5 +51,10 @@ def _find_payment(reference: str) -> Payment | None:
 
 def register() -> None:
     """Give the payment events to the inbox, and tell it how to find a payment by reference."""
-    registry.register([PAYMENT_RECEIVED, PAYMENT_FAILED, PAYMENT_REVERSED], payment_event, parse=parse_payment_event)
+    registry.register(
+        [PAYMENT_RECEIVED, PAYMENT_FAILED, PAYMENT_REVERSED],
+        payment_event,
+        parse=parse_payment_event,
+        settle_many=payment_events_settle,
+    )
     registry.register_subject(_find_payment)

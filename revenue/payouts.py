@@ -8,6 +8,7 @@ records a :class:`PayoutStatusChange` and writes the notifications, all in one t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -295,6 +296,13 @@ def payout_event_apply(data: PayoutData, *, event: WebhookEvent) -> Result:
         else PayoutStatusChange.Source.WEBHOOK
     )
     return _apply(payout, report, source=source, event=event, changed_by=None)
+
+
+def payout_events_settle(items: Sequence[tuple[WebhookEvent, PayoutData]]) -> dict[int, Result]:
+    """Apply many payout events in the caller's transaction (the settler's batch), each as
+    :func:`payout_event_apply` does, by event id. An error aborts the batch; the settler then
+    applies its events one transaction each."""
+    return {event.pk: payout_event_apply(data, event=event) for event, data in items}
 
 
 @dataclass(frozen=True)

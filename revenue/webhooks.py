@@ -25,7 +25,7 @@ from clickpesa.payloads import (
 from core.results import Result
 
 from .models import Deposit, Payout
-from .payouts import payout_event_apply
+from .payouts import payout_event_apply, payout_events_settle
 from .services import deposit_record
 
 # The event name fixes the outcome for returns; PAYOUT INITIATED carries it in data.status.
@@ -69,7 +69,7 @@ def _find_deposit(reference: str) -> Deposit | None:
 
 def register() -> None:
     """Give the payout and deposit events to the inbox, and tell it how to find their rows."""
-    registry.register(PAYOUT_EVENTS, payout_event, parse=parse_payout_event)
+    registry.register(PAYOUT_EVENTS, payout_event, parse=parse_payout_event, settle_many=payout_events_settle)
     registry.register([DEPOSIT_RECEIVED], deposit_event, parse=lambda envelope: parse_deposit(envelope.data))
     registry.register_subject(_find_payout)
     registry.register_subject(_find_deposit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -46,13 +47,26 @@ def celery_in_process():
     _set_task_join_will_block(False)
 
 
+WEBHOOK_SETTLE = os.environ.get("TEST_WEBHOOK_SETTLE", "inline")
+"""How the suite settles webhooks: "inline" (in the request) or "queued" (acknowledged, then the
+settler task; run in-process after the request's commit unless a test starts a real worker).
+`make test` runs the money, concurrency, chaos and fuzz tests in both."""
+
+
 @pytest.fixture(autouse=True)
 def _fast_test_settings(settings):
+    settings.CLICKPESA_WEBHOOK_SETTLE = WEBHOOK_SETTLE
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # Factories give every user a password; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests send many refused webhooks from one address; the refusals limit has its own tests.
     settings.CLICKPESA_WEBHOOK_REFUSALS_RATE = "100000/m"
+
+
+@pytest.fixture
+def inline_settling(settings):
+    """For a test about the per-event path itself (its queries, its retries, its log line): settle in the request."""
+    settings.CLICKPESA_WEBHOOK_SETTLE = "inline"
 
 
 def run_concurrently(target: Callable[[int], Any], count: int, *, timeout: float = 60) -> list[Any]:

@@ -12,14 +12,22 @@ with :func:`clickpesa.checksum.sign`, so a test exercises the receiver's real ve
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 from django.http import HttpResponse
 from django.test import Client
 
+from blinno.celery import app as celery_app
 from clickpesa.checksum import ChecksumMethod
 from clickpesa.checksum import sign as sign_body
+from clickpesa.inbox import Processing
+from clickpesa.models import WebhookEvent
+from clickpesa.tasks import webhook_settle
+from tests.celery_worker import _reset_broker_connections, unreachable_broker_url
 from tests.clickpesa.samples import SAMPLE_KEY, sample
 
 WEBHOOK_PATHS = {
@@ -71,7 +79,38 @@ def post_webhook(
     extra = {"CONTENT_TYPE": content_type}
     if remote_addr:
         extra["REMOTE_ADDR"] = remote_addr
-    return client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, headers=headers, **extra)
+    response = client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, headers=headers, **extra)
+    return as_settled(response)
+
+
+def as_settled(response: HttpResponse, *, timeout: float = 20.0) -> HttpResponse:
+    """With queued settling: the answer a settling receiver gives for the event, once it is settled.
+
+    A queued receiver answers ``accepted``; the settler (in-process in tests, right after the
+    request's commit, or a real worker) settles the event. So that every test asserts the
+    outcome in both modes, an ``accepted`` answer is replaced by the settled event's answer
+    (``processed``, ``unmatched``, 500 for a failure, ...), as
+    :meth:`clickpesa.inbox.Processing.answer` words it. An event another thread's settler
+    holds is waited for (and settled here when tasks run in-process); one still RECEIVED after
+    ``timeout`` (the broker is down, no worker runs) keeps ``accepted``. Any other answer is
+    returned as it is.
+    """
+    if response.status_code != 200 or response.json().get("status") != "accepted":
+        return response
+    event_id = response.json()["event"]
+    deadline = time.monotonic() + timeout
+    while (event := WebhookEvent.objects.get(pk=event_id)).status == WebhookEvent.Status.RECEIVED:
+        if time.monotonic() > deadline:
+            return response
+        if celery_app.conf.task_always_eager:
+            webhook_settle.apply()
+        time.sleep(0.05)
+    failed = event.status in (WebhookEvent.Status.FAILED, WebhookEvent.Status.DEAD)
+    status, answer = Processing(event, ran=True, failed=failed).answer()
+    response.status_code = status
+    response.content = json.dumps(answer).encode()
+    vars(response).pop("_json", None)  # the test client keeps the JSON it parsed first
+    return response
 
 
 def sample_body(
@@ -116,3 +155,18 @@ def payment_body(payment: Any, name: str = "payment_received", **data: Any) -> d
     if has_amount:
         defaults.update(amount=payment.amount, currency=payment.currency)
     return sample_body(name, **{**defaults, **data})
+
+
+@contextmanager
+def broker_down() -> Iterator[None]:
+    """Publish tasks to a broker that is down (nothing listens) for the block: a queued receiver's
+    nudge is lost and its events wait RECEIVED, as after a broker outage, for the test to settle."""
+    conf = celery_app.conf
+    saved = conf.task_always_eager, conf.broker_url
+    conf.task_always_eager, conf.broker_url = False, unreachable_broker_url()
+    _reset_broker_connections(celery_app)
+    try:
+        yield
+    finally:
+        conf.task_always_eager, conf.broker_url = saved
+        _reset_broker_connections(celery_app)

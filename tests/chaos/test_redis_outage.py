@@ -53,6 +53,9 @@ def worker(celery_worker: CeleryWorker, celery_publisher) -> CeleryWorker:  # no
     return celery_worker
 
 
+# Settled in the request: with queued settling the nudges of the outage are lost and beat's sweep
+# settles the events after it (tests/chaos/test_settler_kill.py).
+@pytest.mark.usefixtures("inline_settling")
 def test_webhooks_during_a_broker_outage_are_processed_and_their_notifications_sent_after_it(
     settings, broker: RedisServer, worker: CeleryWorker
 ):

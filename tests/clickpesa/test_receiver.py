@@ -257,6 +257,7 @@ def test_it_needs_no_csrf_token():
     assert response.status_code == 200
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_it_logs_one_line_per_webhook_without_personal_data(client, caplog):
     payment = PaymentFactory()
     caplog.set_level(logging.INFO, logger="clickpesa.metrics")

@@ -12,7 +12,7 @@ from notifications.models import Notification
 from payments.models import Payment
 from revenue.models import LedgerTransaction
 from revenue.services import creator_balance
-from tests.conftest import run_concurrently
+from tests.conftest import WEBHOOK_SETTLE, run_concurrently
 from tests.factories import PaymentFactory
 from tests.webhooks import payment_body, post_webhook, use_checksum_key
 
@@ -67,7 +67,12 @@ def test_the_same_delivery_from_concurrent_requests_has_one_effect(deliveries):
 
     assert [a.status_code for a in answers] == [200] * deliveries, answers
     statuses = sorted(a.json()["status"] for a in answers)
-    assert statuses == ["duplicate"] * (deliveries - 1) + ["processed"]
+    if WEBHOOK_SETTLE == "queued":
+        # Answered before settling: a repeat that came before the settler is `accepted` as well (shown
+        # by post_webhook as the settled answer), one after it `duplicate`. Still one effect.
+        assert statuses.count("processed") >= 1 and set(statuses) <= {"duplicate", "processed"}
+    else:
+        assert statuses == ["duplicate"] * (deliveries - 1) + ["processed"]
     _assert_one_effect(payment, deliveries)
     assert len(mail.outbox) == 2  # the sale notice and the receipt, sent once each
 

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, settings
 from clickpesa.models import WebhookEvent
 from payments.models import Payment
 from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout
-from tests.webhooks import WEBHOOK_PATHS
+from tests.webhooks import WEBHOOK_PATHS, as_settled
 
 
 def fuzz_settings(max_examples: int) -> settings:
@@ -29,8 +29,10 @@ def fuzz_settings(max_examples: int) -> settings:
 
 
 def send(client: Client, endpoint: str, raw: bytes, content_type: str = "application/json") -> HttpResponse:
-    """POST exactly these bytes to an endpoint."""
-    return client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, CONTENT_TYPE=content_type)
+    """POST exactly these bytes to an endpoint (an ``accepted`` answer shown as settled: ``as_settled``)."""
+    return as_settled(
+        client.post(WEBHOOK_PATHS[endpoint], data=raw, content_type=content_type, CONTENT_TYPE=content_type)
+    )
 
 
 def encode_any(body: Any) -> bytes:

@@ -36,6 +36,7 @@ def _assert_no_customer_data(caplog) -> None:
         assert value not in text
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_a_processed_webhook_logs_one_line_with_its_event_reference_outcome_and_duration(client, caplog):
     payment = PaymentFactory()
     body = payment_body(payment)
@@ -68,6 +69,7 @@ def test_a_refused_webhook_logs_its_reason_and_no_customer_data(client, caplog):
     _assert_no_customer_data(caplog)
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_a_failed_webhook_logs_the_error_and_no_customer_data(client, caplog):
     payment = PaymentFactory()
 

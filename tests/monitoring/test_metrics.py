@@ -23,6 +23,7 @@ def _checksum_key(settings):
     use_checksum_key(settings)
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_it_counts_each_delivery_by_endpoint_event_and_outcome(client, scrape):
     payment = PaymentFactory()
     before = scrape(client)
@@ -43,6 +44,7 @@ def test_it_counts_each_delivery_by_endpoint_event_and_outcome(client, scrape):
     assert after.value(counted, **unmatched) - before.value(counted, **unmatched) == 1
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_an_event_name_nobody_handles_is_counted_as_other(client, scrape):
     before = scrape(client)
 
@@ -56,6 +58,7 @@ def test_an_event_name_nobody_handles_is_counted_as_other(client, scrape):
     assert not any("8f2c" in str(key) for key in scrape(client).samples)
 
 
+@pytest.mark.usefixtures("inline_settling")
 def test_a_delivery_that_fails_in_processing_is_counted_as_failed(client, scrape):
     payment = PaymentFactory()
     before = scrape(client).value("blinno_webhooks_total", **RECEIVED, outcome="failed")

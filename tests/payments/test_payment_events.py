@@ -192,6 +192,7 @@ def test_clickpesa_ids_longer_than_their_columns_are_cut_to_fit(client):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("word", ["PROCESSING", "SUCCESS", "FAILED"])
+@pytest.mark.usefixtures("inline_settling")
 def test_an_event_reads_its_payment_once_locked_with_its_order(client, word):
     payment = PaymentFactory()
 
@@ -205,6 +206,7 @@ def test_an_event_reads_its_payment_once_locked_with_its_order(client, word):
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("inline_settling")
 def test_an_in_progress_report_costs_a_fixed_number_of_queries(client, django_assert_num_queries):
     payment = PaymentFactory()
 
