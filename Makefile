@@ -92,9 +92,16 @@ serve: venv
 	$(PY) manage.py check --deploy; \
 	exec $(BIN)/gunicorn --config blinno/gunicorn_conf.py blinno.wsgi:application
 
+# The whole suite with webhooks settled in the request, then the money, concurrency, chaos and
+# fuzz tests again with webhooks acknowledged and settled by the settler (queued). PYTEST_ARGS: one pass.
+QUEUED_TESTS := tests/payments tests/revenue tests/clickpesa tests/chaos tests/fuzz tests/monitoring
+
 test: venv
 	@$(with_db); \
-	exec $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	if [ -n "$(PYTEST_ARGS)" ]; then exec $(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); fi; \
+	TEST_WEBHOOK_SETTLE=inline $(BIN)/pytest -n $(PYTEST_WORKERS) || exit $$?; \
+	echo "--- again with webhooks acknowledged, then settled in batches (TEST_WEBHOOK_SETTLE=queued)"; \
+	TEST_WEBHOOK_SETTLE=queued exec $(BIN)/pytest -n $(PYTEST_WORKERS) $(QUEUED_TESTS)
 
 # ---- code quality -------------------------------------------------------------------
 
