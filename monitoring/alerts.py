@@ -3,9 +3,10 @@
 Each alert is a staff notification whose dedupe key names the alert and a window, so a
 condition that lasts is announced once per window: DEAD webhook events (each once; the inbox
 also tells :func:`dead_event_alert` when an event dies), a webhook failure rate over
-``MONITORING_WEBHOOK_FAILURE_RATE``, and payouts in flight longer than
-``MONITORING_PAYOUT_STUCK_AFTER_HOURS``. Texts name events and payouts, never a customer's
-phone number or email.
+``MONITORING_WEBHOOK_FAILURE_RATE``, payouts in flight longer than
+``MONITORING_PAYOUT_STUCK_AFTER_HOURS``, and acknowledged webhooks waiting to be settled for
+longer than ``MONITORING_UNSETTLED_AFTER_MINUTES`` (the settler is down or stuck). Texts name
+events and payouts, never a customer's phone number or email.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from clickpesa import inbox
 from clickpesa.models import WebhookEvent
 from core.money import format_money
 from notifications.models import Notification, StorefrontEvent
@@ -43,6 +45,7 @@ class AlertReport:
     failure_rate_alerted: bool
     stuck_payouts: int
     dead_storefront_events: int = 0
+    unsettled_alerted: bool = False
 
 
 def window_start(now: datetime, length: timedelta) -> datetime:
@@ -61,6 +64,7 @@ def alerts_check(*, now: datetime | None = None) -> AlertReport:
         failure_rate_alerted=rate_alerted,
         stuck_payouts=stuck_payouts_check(now=now),
         dead_storefront_events=dead_storefront_events_check(now=now),
+        unsettled_alerted=unsettled_events_check(now=now),
     )
 
 
@@ -85,6 +89,28 @@ def dead_storefront_events_check(*, now: datetime) -> int:
             },
         )
     return len(dead)
+
+
+def unsettled_events_check(*, now: datetime) -> bool:
+    """Alert Support when the oldest acknowledged webhook has waited too long for the settler; True if alerted."""
+    backlog = inbox.backlog(now=now)
+    minutes = settings.MONITORING_UNSETTLED_AFTER_MINUTES
+    if backlog.oldest_age is None or backlog.oldest_age < minutes * 60:
+        return False
+    repeat = window_start(now, timedelta(hours=settings.MONITORING_ALERT_REPEAT_HOURS))
+    notify_staff(
+        kind=Notification.Kind.STAFF_ALERT,
+        dedupe_key=f"monitoring:webhooks-unsettled:{repeat:%Y%m%dT%H%M}",
+        group="Support",
+        context={
+            "title": f"{backlog.count} acknowledged webhook(s) not settled; the oldest waits for "
+            f"{backlog.oldest_age // 60:.0f} minutes",
+            "detail": "ClickPesa was told they were received; their money has not moved yet. Check that the "
+            "Celery workers and beat run (the settler is the webhook_settle task) and that the broker answers.",
+        },
+    )
+    logger.warning("alert: %d webhook(s) unsettled, oldest %.0f s", backlog.count, backlog.oldest_age)
+    return True
 
 
 def dead_events_check(*, now: datetime) -> int:

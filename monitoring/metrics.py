@@ -7,7 +7,8 @@ Two kinds:
   (an empty directory, cleared when the server starts): each worker then writes its values to
   files there and every scrape sums them, whichever worker answers.
 * Read from the database at scrape time (:class:`DatabaseCollector`): the age of the oldest
-  unfinished webhook event, pending notifications, payouts in flight and stuck, the ledger
+  unfinished webhook event, the settle lag (received to settled) of recent events as a
+  histogram, pending notifications, payouts in flight and stuck, the ledger
   audit's last verdict. Nothing is stored, so every worker answers the same. A database that
   cannot be read gives ``blinno_database_up 0`` instead of a failed scrape.
 """
@@ -21,17 +22,25 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count, Min, Q, QuerySet
+from django.db.models import Count, FloatField, Min, Q, QuerySet, Sum
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 logger = logging.getLogger(__name__)
 
 
+SETTLE_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Upper bounds (seconds) of the settle lag histogram's buckets."""
+
+SETTLE_LAG_WINDOW = timedelta(minutes=15)
+"""The settle lag histogram counts the webhook deliveries received in this last window and settled."""
+
+
 class DatabaseCollector:
-    """Gauges computed from the database on each scrape, in four indexed queries."""
+    """Gauges and a histogram computed from the database on each scrape, in five indexed queries."""
 
     def collect(self) -> Iterator[Metric]:
         try:
@@ -64,6 +73,7 @@ class DatabaseCollector:
             event_age.add_metric([status], _age(now, oldest))
         yield events
         yield event_age
+        yield _settle_lag(now)
 
         notifications = GaugeMetricFamily(
             "blinno_notifications", "Notifications waiting, being sent or given up, by status", labels=["status"]
@@ -117,6 +127,31 @@ class DatabaseCollector:
             yield _gauge(
                 "blinno_ledger_audit_age_seconds", "Time since the last ledger audit ran", _age(now, audit.ran_at)
             )
+
+
+def _settle_lag(now: datetime) -> HistogramMetricFamily:
+    """Received to settled, for deliveries received in the last :data:`SETTLE_LAG_WINDOW`, in one query."""
+    from clickpesa.models import WebhookEvent
+
+    lag = RawSQL("EXTRACT(EPOCH FROM processed_at - received_at)::float8", [], output_field=FloatField())
+    settled = WebhookEvent.objects.filter(
+        status__in=(*WebhookEvent.FINAL_STATUSES, WebhookEvent.Status.UNMATCHED),
+        received_at__gte=now - SETTLE_LAG_WINDOW,
+        source=WebhookEvent.Source.WEBHOOK,
+        processed_at__isnull=False,
+    ).annotate(lag=lag)
+    found = settled.aggregate(
+        total=Count("id"),
+        seconds=Sum("lag", default=0.0),
+        **{f"le{i}": Count("id", filter=Q(lag__lte=bound)) for i, bound in enumerate(SETTLE_LAG_BUCKETS)},
+    )
+    buckets = [(str(bound), found[f"le{i}"]) for i, bound in enumerate(SETTLE_LAG_BUCKETS)]
+    return HistogramMetricFamily(
+        "blinno_webhook_settle_lag_seconds",
+        f"Received to settled, for webhook deliveries received in the last {SETTLE_LAG_WINDOW.seconds // 60} minutes",
+        buckets=[*buckets, ("+Inf", found["total"])],
+        sum_value=found["seconds"],
+    )
 
 
 def _by_status(queryset: QuerySet, field: str) -> dict[str, tuple[int, datetime | None]]:

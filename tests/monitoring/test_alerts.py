@@ -218,4 +218,5 @@ def test_the_check_is_a_task_celery_beat_runs_every_few_minutes(settings, suppor
         "failure_rate_alerted": False,
         "stuck_payouts": 0,
         "dead_storefront_events": 0,
+        "unsettled_alerted": False,
     }
