@@ -84,6 +84,6 @@ DROP FUNCTION IF EXISTS revenue_ledger_forget_check();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("revenue", "0010_payout_view_account_number_permission")]
+    dependencies = [("revenue", "0015_work_queue_and_volume_indexes")]
 
     operations = [migrations.RunSQL(CHECK_ONCE + FORGET, REVERSE + CHECK_EVERY_TIME)]
