@@ -1,5 +1,5 @@
-"""The staff home page's figures: work queue counts, money volumes by day, and ClickPesa's
-balance against our books. Reads only; a fixed number of queries whatever the table sizes."""
+"""The staff home page's figures: work queue counts, money volumes by day, ClickPesa's
+balance against our books, and the webhooks acknowledged but not yet settled. Reads only; a fixed number of queries whatever the table sizes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from clickpesa import inbox
 from clickpesa.client import ClickPesaClient, ClickPesaError, credentials_configured
 from core.money import Currency
 from core.queues import COUNT_CAP, WorkQueue, queues_for
@@ -198,4 +199,7 @@ def home_context(user: User) -> dict[str, object]:
         context["volumes"] = volumes()
     if user.has_perm("revenue.view_ledgeraccount"):
         context["cash"] = cash_check()
+    if user.has_perm("clickpesa.view_webhookevent"):
+        # Acknowledged webhooks whose money has not moved yet: a settler that is down shows here first.
+        context["settling"] = inbox.backlog()
     return context
