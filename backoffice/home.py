@@ -1,5 +1,6 @@
 """The staff home page's figures: work queue counts, money volumes by day, ClickPesa's
-balance against our books, and the webhooks acknowledged but not yet settled. Reads only; a fixed number of queries whatever the table sizes."""
+balance against our books, and the webhooks acknowledged but not yet settled. Reads only; a
+fixed number of queries whatever the table sizes."""
 
 from __future__ import annotations
 
