@@ -84,6 +84,6 @@ DROP FUNCTION IF EXISTS revenue_ledger_forget_check();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("revenue", "0015_work_queue_and_volume_indexes")]
+    dependencies = [("revenue", "0017_payout_purpose_refund_kinds")]
 
     operations = [migrations.RunSQL(CHECK_ONCE + FORGET, REVERSE + CHECK_EVERY_TIME)]
