@@ -92,11 +92,13 @@ def as_settled(response: HttpResponse, *, timeout: float = 20.0) -> HttpResponse
     (``processed``, ``unmatched``, 500 for a failure, ...), as
     :meth:`clickpesa.inbox.Processing.answer` words it. An event another thread's settler
     holds is waited for (and settled here when tasks run in-process); one still RECEIVED after
-    ``timeout`` (the broker is down, no worker runs) keeps ``accepted``. Any other answer is
-    returned as it is.
+    ``timeout`` (no worker runs) keeps ``accepted``, at once inside :func:`broker_down`. Any
+    other answer is returned as it is.
     """
     if response.status_code != 200 or response.json().get("status") != "accepted":
         return response
+    if celery_app.conf.broker_url == _down_broker[0]:
+        return response  # nothing can settle it now: the test settles it itself
     event_id = response.json()["event"]
     deadline = time.monotonic() + timeout
     while (event := WebhookEvent.objects.get(pk=event_id)).status == WebhookEvent.Status.RECEIVED:
@@ -157,16 +159,22 @@ def payment_body(payment: Any, name: str = "payment_received", **data: Any) -> d
     return sample_body(name, **{**defaults, **data})
 
 
+_down_broker = [""]
+"""The unreachable broker URL :func:`broker_down` set, while it is in force."""
+
+
 @contextmanager
 def broker_down() -> Iterator[None]:
     """Publish tasks to a broker that is down (nothing listens) for the block: a queued receiver's
     nudge is lost and its events wait RECEIVED, as after a broker outage, for the test to settle."""
     conf = celery_app.conf
     saved = conf.task_always_eager, conf.broker_url
-    conf.task_always_eager, conf.broker_url = False, unreachable_broker_url()
+    _down_broker[0] = unreachable_broker_url()
+    conf.task_always_eager, conf.broker_url = False, _down_broker[0]
     _reset_broker_connections(celery_app)
     try:
         yield
     finally:
         conf.task_always_eager, conf.broker_url = saved
+        _down_broker[0] = ""
         _reset_broker_connections(celery_app)
