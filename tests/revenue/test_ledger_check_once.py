@@ -1,4 +1,4 @@
-"""The balance check runs once per ledger transaction at commit (migration 0018), and misses nothing.
+"""The balance check runs once per ledger transaction at commit (migration 0019), and misses nothing.
 
 A passing check is remembered for the rest of the database transaction; a new entry forgets it,
 so an entry written after a check (made IMMEDIATE, or in a later database transaction) is

@@ -84,6 +84,6 @@ DROP FUNCTION IF EXISTS revenue_ledger_forget_check();
 
 
 class Migration(migrations.Migration):
-    dependencies = [("revenue", "0017_payout_purpose_refund_kinds")]
+    dependencies = [("revenue", "0018_collection_write_offs_and_review_permission")]
 
     operations = [migrations.RunSQL(CHECK_ONCE + FORGET, REVERSE + CHECK_EVERY_TIME)]
