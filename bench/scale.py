@@ -435,6 +435,7 @@ def _pages(loader: Loader) -> list[tuple[str, str, bool]]:
         ("fees: created in a 30-day range", f"{fees}?{month}", True),
         ("fees: search a creator's username", f"{fees}?q={creator.username}", True),
         ("payout page", f"{payouts}{payout.pk}/change/", False),
+        ("home page: work queues, volumes, cash (target p95 ≤ 300 ms)", "/admin/", False),
         ("API: GET a creator's balance (target p95 ≤ 20 ms)", f"/api/v1/creators/{creator.username}/balance", False),
     ]
 
