@@ -432,7 +432,8 @@ class Command(BaseCommand):
 
         self._step("ClickPesa against our books")
         self._say(
-            f"ClickPesa merchant balance moved {sim_moved:+,.2f} TZS; our gateway cash moved {cash_moved:+,.2f} TZS"
+            f"ClickPesa merchant balance moved {format_money(sim_moved, 'TZS')}; "
+            f"our gateway cash moved {format_money(cash_moved, 'TZS')}"
         )
         if sim_moved != cash_moved:
             problems.append("our gateway cash does not follow ClickPesa's balance")
