@@ -6,9 +6,10 @@ Environment (all optional):
   ``DATABASE_URL``'s database with ``_bench`` appended, on the same server.
 * ``BENCH_REDIS_URL``: the Celery broker of the server under test (default Redis DB 11 on
   127.0.0.1); the bench's queue is ``bench`` and is emptied before and after.
-* ``BENCH_SECONDS`` (30): length of each throughput run. ``BENCH_SCALE`` (0.05): the fraction of
-  the back-office data set to load (1 = 1,000,000 payouts, 2,000,000 fee rows, 5,000,000
-  ledger entries). ``BENCH_SCENARIOS``: a comma list of ``webhooks,api,storm,payouts,scale``.
+* ``BENCH_SECONDS`` (30): length of each throughput run (acknowledgements, end to end, sync).
+  ``BENCH_SCALE`` (0.05): the fraction of the back-office data set to load (1 = 1,000,000
+  payouts, 2,000,000 fee rows, 5,000,000 ledger entries). ``BENCH_SCENARIOS``: a comma list of
+  ``webhooks,endtoend,sync,api,storm,payouts,scale``.
 * ``BENCH_WORKERS`` (4), ``BENCH_WORKER_CLASS`` (sync), ``BENCH_THREADS`` (1): the gunicorn
   configuration, the same for the baseline and the webhook runs.
 
@@ -35,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"
 CHECKSUM_KEY = "bench-checksum-key"
-DEFAULT_SCENARIOS = "webhooks,api,storm,payouts,scale"
+DEFAULT_SCENARIOS = "webhooks,endtoend,sync,api,storm,payouts,scale"
 
 
 def _bench_database_url() -> str:
@@ -135,9 +136,13 @@ def _free_port() -> int:
 
 
 class Server:
-    """gunicorn serving the product (and the baseline view) on a free loopback port."""
+    """gunicorn serving the product (and the baseline view) on a free loopback port.
 
-    def __init__(self) -> None:
+    ``env`` overrides the bench's environment for this server (the sync run takes the broker away).
+    """
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env or {}
         self.workers = int(os.environ.get("BENCH_WORKERS", "4"))
         self.worker_class = os.environ.get("BENCH_WORKER_CLASS", "sync")
         self.threads = int(os.environ.get("BENCH_THREADS", "1"))
@@ -166,7 +171,7 @@ class Server:
             f"--error-logfile={self.log}",
         ]
         with self.log.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy(), stdout=log, stderr=log)
+            self.process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **self.env}, stdout=log, stderr=log)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -187,6 +192,93 @@ class Server:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+class Worker:
+    """One Celery worker (one process, one task at a time) on the bench's queue: the settler."""
+
+    def __init__(self) -> None:
+        self.log = RESULTS / "celery-worker.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [
+            str(REPO / ".venv" / "bin" / "celery"),
+            "-A",
+            "blinno",
+            "worker",
+            "--pool=solo",
+            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=WARNING",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(command, cwd=REPO, env=os.environ.copy(), stdout=log, stderr=log)
+        time.sleep(3)  # connected and consuming; nudges sent before would wait in the queue anyway
+        if self.process.poll() is not None:
+            raise SystemExit(f"the Celery worker exited with {self.process.returncode}; see {self.log}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def settle_all(*, timeout: float = 600) -> None:
+    """Wait until no event is RECEIVED (the worker's settler has caught up), then sweep once here.
+
+    The sweep in this process is what beat would do for a nudge that got lost; it finds nothing
+    when the worker kept up.
+    """
+    from clickpesa import inbox
+
+    deadline = time.monotonic() + timeout
+    while inbox.backlog().count and time.monotonic() < deadline:
+        time.sleep(0.2)
+    while inbox.settle_batch():
+        pass
+
+
+def settled_since(first_id: int) -> dict:
+    """Deliveries settled since event ``first_id``: first receipt to last settlement, and the settle lag."""
+    from django.db.models import F, Max, Min
+
+    from clickpesa.models import WebhookEvent
+
+    events = WebhookEvent.objects.filter(pk__gte=first_id, source=WebhookEvent.Source.WEBHOOK).exclude(
+        status=WebhookEvent.Status.REJECTED
+    )
+    span = events.aggregate(first=Min("received_at"), last=Max("processed_at"))
+    lags = [
+        lag.total_seconds()
+        for lag in events.filter(processed_at__isnull=False)
+        .annotate(lag=F("processed_at") - F("received_at"))
+        .values_list("lag", flat=True)
+    ]
+    seconds = (span["last"] - span["first"]).total_seconds() if span["first"] and span["last"] else 0.0
+    return {
+        "settled": len(lags),
+        "span_seconds": seconds,
+        "settled_per_second": len(lags) / seconds if seconds else 0.0,
+        "lag_p50": percentile(lags, 0.5),
+        "lag_p99": percentile(lags, 0.99),
+        "unsettled": events.filter(status=WebhookEvent.Status.RECEIVED).count(),
+    }
+
+
+def _next_event_id() -> int:
+    from django.db.models import Max
+
+    from clickpesa.models import WebhookEvent
+
+    return (WebhookEvent.objects.aggregate(top=Max("pk"))["top"] or 0) + 1
 
 
 # ---- load ---------------------------------------------------------------------------------
@@ -321,6 +413,8 @@ def delivery_cost(people: data.People, count: int = 1000) -> dict:
         executed.append(sql)
         return execute(sql, params, many, context)
 
+    from clickpesa import inbox
+
     costs = {}
     for name, path, seed in (("baseline", f"/{BASELINE_PATH}", 7), ("webhook", data.PAYMENTS_PATH, 8)):
         pool = data.orders_in_bulk(people, count + 51, seed=seed)
@@ -343,11 +437,29 @@ def delivery_cost(people: data.People, count: int = 1000) -> dict:
             "wall_ms": (time.perf_counter() - wall) * 1000 / count,
             "answers": dict(answers),
         }
+    # What the acknowledged deliveries cost the settler, per event: its batches, one after the other.
+    executed.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    database, python, wall, settled = _cpu_seconds(backend), time.process_time(), time.perf_counter(), 0
+    with connection.execute_wrapper(record):
+        while batch := inbox.settle_batch():
+            settled += batch.settled
+    if settled:
+        costs["settle"] = {
+            "requests": settled,
+            "statements": len(executed) / settled,
+            "python_cpu_ms": (time.process_time() - python) * 1000 / settled,
+            "db_cpu_ms": (_cpu_seconds(backend) - database) * 1000 / settled,
+            "wall_ms": (time.perf_counter() - wall) * 1000 / settled,
+            "answers": {"settled": settled},
+        }
     return costs
 
 
 def scenario_webhooks(server: Server, people: data.People, seconds: float) -> dict:
-    """Baseline and full pipeline side by side at 16 and 64 connections."""
+    """Baseline and acknowledgements (queued settling, no worker running) side by side at 16 and 64 connections."""
     rate_cap = int(os.environ.get("BENCH_RATE_CAP", "700"))
     needed = int(seconds * rate_cap)
     runs = {}
@@ -445,6 +557,56 @@ def scenario_api(server: Server, people: data.People, seconds: float) -> dict:
     return runs
 
 
+def scenario_endtoend(server: Server, people: data.People, seconds: float) -> dict:
+    """Deliveries at 16 connections, settled by one Celery worker on this machine: first request to last settlement."""
+    needed = int(seconds * int(os.environ.get("BENCH_RATE_CAP", "700")))
+    pool = data.orders_in_bulk(people, needed, seed=90)
+    bodies = [
+        (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
+        for i, p in enumerate(pool)
+    ]
+    first = _next_event_id()
+    run = load(server, "endtoend-16", bodies, concurrency=16, seconds=seconds)
+    settle_all()
+    run.update(settled_since(first))
+    print(
+        f"  end to end: {run['settled']} settled in {run['span_seconds']:.1f} s = {run['settled_per_second']:.0f}/s, "
+        f"settle lag p50 {run['lag_p50']:.2f} s p99 {run['lag_p99']:.2f} s, unsettled {run['unsettled']}",
+        flush=True,
+    )
+    return run
+
+
+def scenario_sync(people: data.People, seconds: float) -> dict:
+    """Baseline and the full pipeline settled in the request, without a broker, at 16 connections."""
+    server = Server(env={"CELERY_BROKER_URL": "", "CLICKPESA_WEBHOOK_SETTLE": "inline"})
+    needed = int(seconds * int(os.environ.get("BENCH_RATE_CAP", "700")))
+    warm = data.orders_in_bulk(people, 400, seed=70)
+    baseline_pool = data.orders_in_bulk(people, 2000, seed=71)
+    pool = data.orders_in_bulk(people, needed, seed=72)
+    runs = {}
+    server.start()
+    try:
+        warmup = [
+            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "warm")
+            for i, p in enumerate(warm)
+        ]
+        load(server, "warmup-sync", warmup, concurrency=16, seconds=10)
+        baseline_bodies = [data.payment_received_body(p, CHECKSUM_KEY, serial=i) for i, p in enumerate(baseline_pool)]
+        cycle = [(f"/{BASELINE_PATH}", baseline_bodies[i % len(baseline_bodies)], "baseline") for i in range(needed)]
+        runs["baseline-16"] = load(server, "sync-baseline-16", cycle, concurrency=16, seconds=seconds)
+        bodies = [
+            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
+            for i, p in enumerate(pool)
+        ]
+        runs["webhook-16"] = load(server, "sync-webhook-16", bodies, concurrency=16, seconds=seconds)
+    finally:
+        server.stop()
+    for name, run in runs.items():
+        print(f"  sync {name}: {run['rps']:.0f} req/s p99 {run['p99']:.1f} ms, errors {run['errors']}", flush=True)
+    return runs
+
+
 def scenario_storm(server: Server, people: data.People) -> dict:
     """1,000 distinct events, each delivered 10 times, shuffled, 32 connections; then the ledger is checked."""
     from django.db.models import Count
@@ -459,8 +621,10 @@ def scenario_storm(server: Server, people: data.People) -> dict:
     deliveries = [(data.PAYMENTS_PATH, body, str(i)) for i, body in enumerate(bodies) for _ in range(10)]
     random.Random(10).shuffle(deliveries)
     run = load(server, "storm", deliveries, concurrency=32, seconds=300)
+    settle_all()
 
-    first = [r["ms"] for r in run["results"] if r["answer"] == "processed"]
+    # A first delivery is acknowledged (accepted; processed when settled in the request).
+    first = [r["ms"] for r in run["results"] if r["answer"] in ("accepted", "processed")]
     duplicate = [r["ms"] for r in run["results"] if r["answer"] == "duplicate"]
     ids = [p.pk for p in payments]
     captures = Counter(
@@ -547,6 +711,7 @@ def scenario_payouts(server: Server, people: data.People) -> dict:
         for d in deliveries
     ]
     run = load(server, "payouts", requests, concurrency=16, seconds=300)
+    settle_all()
     expected = {"SUCCESS": "PAID", "REFUNDED": "REFUNDED", "REVERSED": "REVERSED", "FAILED": "PENDING"}
     ours = dict(Payout.objects.filter(pk__in=[p.pk for p in payouts]).values_list("reference", "status"))
     run["events"] = dict(Counter(d.event for d in deliveries))
@@ -628,12 +793,19 @@ def main() -> int:
         report["delivery_cost"] = delivery_cost(people)
     server = Server()
     report["server"] = server.description
-    if scenarios & {"webhooks", "api", "storm", "payouts"}:
+    if scenarios & {"webhooks", "endtoend", "api", "storm", "payouts"}:
         server.start()
+        worker = Worker()
         try:
             if "webhooks" in scenarios:
-                print("webhook throughput", flush=True)
+                print("acknowledgements (queued settling, no worker)", flush=True)
                 report["webhooks"] = scenario_webhooks(server, people, seconds)
+            # From here on one Celery worker settles; it first settles what the acknowledgements left.
+            worker.start()
+            settle_all()
+            if "endtoend" in scenarios:
+                print("end to end (one Celery worker settling)", flush=True)
+                report["endtoend"] = scenario_endtoend(server, people, seconds)
             if "api" in scenarios:
                 print("storefront API", flush=True)
                 report["api"] = scenario_api(server, people, seconds)
@@ -644,8 +816,13 @@ def main() -> int:
                 print("mixed payout traffic", flush=True)
                 report["payouts"] = scenario_payouts(server, people)
         finally:
+            worker.stop()
             server.stop()
             _empty_queue()
+    if "sync" in scenarios:
+        print("synchronous (no broker, settled in the request)", flush=True)
+        report["sync"] = scenario_sync(people, seconds)
+    if scenarios & {"webhooks", "endtoend", "sync", "api", "storm", "payouts"}:
         report["audit_after_http"] = audit()
     if "scale" in scenarios:
         from bench import scale as scale_scenario
@@ -659,10 +836,10 @@ def main() -> int:
     print(table)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     slim = {**report}
-    for section in ("webhooks", "api"):
+    for section in ("webhooks", "sync", "api"):
         if section in slim:
             slim[section] = {k: _summary(v) for k, v in slim[section].items()}
-    for section in ("storm", "payouts"):
+    for section in ("endtoend", "storm", "payouts"):
         if section in slim:
             slim[section] = _summary(slim[section])
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(slim, indent=2, default=str), encoding="utf-8")
