@@ -74,7 +74,8 @@ QUEUES: list[WorkQueue] = [
         key="payments_review",
         title="Payments needing review",
         meaning="ClickPesa reported something our books could not take as it was (another amount, success "
-        "after failure, an order paid twice). Open each: capture as collected, hand to a refund, or dismiss.",
+        "after failure, an order paid twice). Open each: capture as collected, or dismiss with a reason "
+        "(refunds go through the order).",
         model=Payment,
         rows=payments_needing_review,
         roles=(FINANCE, SUPPORT),
@@ -118,8 +119,8 @@ QUEUES: list[WorkQueue] = [
     WorkQueue(
         key="events_attention",
         title="Webhook events failed, dead or unmatched",
-        meaning="Deliveries that did not apply. Open each: replay it, link it to its payment or payout "
-        "and replay, or dismiss it with a reason.",
+        meaning="Deliveries that did not apply. Open each: replay it (an unmatched one finds a payment or "
+        "payout created since), or dismiss it with a reason.",
         model=WebhookEvent,
         rows=events_needing_attention,
         roles=(SUPPORT,),
