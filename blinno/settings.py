@@ -235,6 +235,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = "UTC"
+# Payout runs (revenue.runs): proposed weekly on this day at this time in Tanzania (EAT, UTC+3 all
+# year), then trimmed and approved by staff.
+PAYOUT_RUN_DAY_OF_WEEK = env.str("PAYOUT_RUN_DAY_OF_WEEK", default="thu")
+PAYOUT_RUN_TIME = env.str("PAYOUT_RUN_TIME", default="09:00")
+_run_hour, _, _run_minute = PAYOUT_RUN_TIME.partition(":")
+if not (_run_hour.isdigit() and _run_minute.isdigit() and 3 <= int(_run_hour) <= 23 and int(_run_minute) < 60):
+    raise ImproperlyConfigured("PAYOUT_RUN_TIME must be HH:MM between 03:00 and 23:59 (EAT), e.g. 09:00.")
+PAYOUT_RUN_HOUR_UTC, PAYOUT_RUN_MINUTE = int(_run_hour) - 3, int(_run_minute)
 CELERY_BEAT_SCHEDULE = {
     "notifications-sweep": {"task": "notifications.tasks.notifications_sweep", "schedule": 120.0},
     "webhooks-retry-sweep": {"task": "clickpesa.tasks.webhook_events_retry_sweep", "schedule": 120.0},
@@ -246,6 +254,11 @@ CELERY_BEAT_SCHEDULE = {
     "payments-recheck": {"task": "payments.tasks.payments_recheck", "schedule": 60.0},
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
+    "payout-run-propose": {
+        "task": "revenue.run_tasks.payout_run_propose",
+        "schedule": crontab(day_of_week=PAYOUT_RUN_DAY_OF_WEEK, hour=PAYOUT_RUN_HOUR_UTC, minute=PAYOUT_RUN_MINUTE),
+    },
+    "payout-runs-dispatch-sweep": {"task": "revenue.run_tasks.payout_runs_dispatch_sweep", "schedule": 30.0},
     # 03:00 UTC on the 1st is 06:00 in Tanzania: last month is complete.
     "statements-monthly": {
         "task": "revenue.tasks.statements_send_monthly",
@@ -292,6 +305,14 @@ CLICKPESA_RECHECK_SCHEDULE_HOURS = env.list(
 )
 # ClickPesa allows this many requests a minute per address, every endpoint together.
 CLICKPESA_REQUESTS_PER_MINUTE = env.int("CLICKPESA_REQUESTS_PER_MINUTE", default=120)
+# The shared limiter (clickpesa.ratelimit): CLICKPESA_RATE_LIMIT_REQUESTS requests per
+# CLICKPESA_RATE_WINDOW_SECONDS from every process together, one create-payout per cool-down,
+# waiting at most CLICKPESA_RATE_LIMIT_WAIT_SECONDS for a request slot.
+CLICKPESA_RATE_LIMIT_REQUESTS = env.int("CLICKPESA_RATE_LIMIT_REQUESTS", default=CLICKPESA_REQUESTS_PER_MINUTE)
+CLICKPESA_RATE_WINDOW_SECONDS = env.float("CLICKPESA_RATE_WINDOW_SECONDS", default=60.0)
+CLICKPESA_PAYOUT_COOLDOWN_SECONDS = env.float("CLICKPESA_PAYOUT_COOLDOWN_SECONDS", default=60.0)
+CLICKPESA_RATE_LIMIT_WAIT_SECONDS = env.float("CLICKPESA_RATE_LIMIT_WAIT_SECONDS", default=10.0)
+CLICKPESA_RATE_LIMIT_REDIS_URL = env.str("CLICKPESA_RATE_LIMIT_REDIS_URL", default=REDIS_URL)
 # Re-checks use only what is left of a minute's requests above this many (kept for payments and payouts).
 CLICKPESA_RECHECK_RESERVE_PER_MINUTE = env.int("CLICKPESA_RECHECK_RESERVE_PER_MINUTE", default=60)
 # ClickPesa's tokens live one hour; reuse one for a little less so none expires in flight.

@@ -31,7 +31,7 @@ from django.core.cache import cache
 
 from core.errors import BlinnoError
 
-from . import checksum
+from . import checksum, ratelimit
 from .jsonwire import encode_json
 from .payloads import (
     AccountBalance,
@@ -407,6 +407,11 @@ class ClickPesaClient:
         params: Mapping[str, str] | None = None,
     ) -> requests.Response:
         url = f"{self.base_url}{path}"
+        try:
+            ratelimit.acquire_request()
+        except TimeoutError as exc:
+            # Nothing was sent: safe to retry, like ClickPesa's own 429.
+            raise RateLimited(f"{exc} (Blinno's shared limiter; nothing was sent for {method} {path})") from None
         _count_request()
         try:
             return self._session.request(
@@ -541,7 +546,7 @@ class ClickPesaClient:
         fields = self._mobile_fields(
             amount=amount, phone_number=phone_number, currency=currency, order_reference=order_reference
         )
-        answer = _object(self._call("POST", "/payouts/create-mobile-money-payout", fields=fields), "create payout")
+        answer = _object(self._create_payout("/payouts/create-mobile-money-payout", fields), "create payout")
         return _read(parse_payout, {"orderReference": order_reference, **answer}, "create payout")
 
     @staticmethod
@@ -562,8 +567,23 @@ class ClickPesaClient:
 
     def create_bank_payout(self, request: BankPayout) -> PayoutData:
         """POST /payouts/create-bank-payout: send money to a bank account."""
-        answer = _object(self._call("POST", "/payouts/create-bank-payout", fields=request.fields()), "create payout")
+        answer = _object(self._create_payout("/payouts/create-bank-payout", request.fields()), "create payout")
         return _read(parse_payout, {"orderReference": request.order_reference, **answer}, "create payout")
+
+    def _create_payout(self, path: str, fields: Mapping[str, Any]) -> Any:
+        """POST a create-payout once the shared cool-down allows it (ratelimit), else raise ``CoolDown``
+        without sending; ClickPesa's own cool-down answer pauses every process's creates."""
+        wait = ratelimit.acquire_payout_create()
+        if wait > 0:
+            seconds = ratelimit.seconds_text(wait)
+            raise CoolDown(
+                f"Blinno's payout cool-down: retry after {seconds} seconds (nothing was sent)", seconds=seconds
+            )
+        try:
+            return self._call("POST", path, fields=fields)
+        except CoolDown as exc:
+            ratelimit.pause_payout_creates(exc.seconds)
+            raise
 
     def query_payout(self, *, order_reference: str) -> list[PayoutData]:
         """GET /payouts/{orderReference}: every payout ClickPesa holds for it; empty when unknown."""

@@ -18,6 +18,7 @@ Starting it is refused while ``DEBUG`` is off unless ``CLICKPESA_SIMULATOR_ENABL
 
 from __future__ import annotations
 
+import collections
 import copy
 import itertools
 import json
@@ -363,6 +364,9 @@ class _Config:
     outcome: str
     seed: int
     cooldown: int
+    merchant_cooldown: float
+    rate_limit: int
+    rate_window: float
     client_id: str
     api_key: str
     auto_deliver: bool
@@ -379,7 +383,10 @@ class ClickPesaSimulator:
     checksums (default ``CLICKPESA_CHECKSUM_KEY``; empty: unsigned, unchecked). ``client_id``
     and ``api_key`` are the credentials it accepts (default the configured ones; empty: any).
     ``balance`` is the opening merchant balance in each currency. ``cooldown`` refuses a
-    second payout to the same destination within that many seconds, as ClickPesa does.
+    second payout to the same destination within that many seconds, as ClickPesa does;
+    ``merchant_cooldown`` refuses any second create-payout within that many seconds (ClickPesa's
+    per-merchant cool-down); ``rate_limit`` answers 429 to a request beyond that many in any
+    ``rate_window`` seconds (ClickPesa allows 120 a minute). Both refusals are kept in :attr:`refusals`.
     """
 
     def __init__(
@@ -394,6 +401,9 @@ class ClickPesaSimulator:
         outcome: str = "success",
         seed: int = 0,
         cooldown: int = 0,
+        merchant_cooldown: float = 0.0,
+        rate_limit: int = 0,
+        rate_window: float = 60.0,
         balance: Decimal | None = None,
         client_id: str | None = None,
         api_key: str | None = None,
@@ -405,8 +415,8 @@ class ClickPesaSimulator:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         if not 0 <= drop_rate <= 1:
             raise ValueError("drop_rate must be between 0 and 1")
-        if duplicates < 0 or delay < 0 or cooldown < 0:
-            raise ValueError("duplicates, delay and cooldown must not be negative")
+        if min(duplicates, delay, cooldown, merchant_cooldown, rate_limit) < 0 or rate_window <= 0:
+            raise ValueError("duplicates, delay, cool-downs and the rate limit must not be negative")
         self.config = _Config(
             webhook_url=webhook_url.rstrip("/"),
             key=settings.CLICKPESA_CHECKSUM_KEY if key is None else key,
@@ -417,6 +427,9 @@ class ClickPesaSimulator:
             outcome=outcome,
             seed=seed,
             cooldown=cooldown,
+            merchant_cooldown=merchant_cooldown,
+            rate_limit=rate_limit,
+            rate_window=rate_window,
             client_id=settings.CLICKPESA_CLIENT_ID if client_id is None else client_id,
             api_key=settings.CLICKPESA_API_KEY if api_key is None else api_key,
             auto_deliver=auto_deliver,
@@ -436,6 +449,9 @@ class ClickPesaSimulator:
         self._faults: list[_Fault] = []
         self._tokens: dict[str, float] = {}
         self._last_payout_to: dict[str, float] = {}
+        self._last_create: float | None = None
+        self._request_times: collections.deque[float] = collections.deque()
+        self._refusals: list[tuple[str, int, str]] = []
         self._sending = 0
         self._deliveries: list[Delivery] = []
         self._requests: list[RecordedRequest] = []
@@ -749,6 +765,12 @@ class ClickPesaSimulator:
         with self._lock:
             self._requests.append(RecordedRequest(method, path, query, headers, body, verdict))
             fault = self._take_fault(path)
+            limited = self._over_rate_limit()
+        if limited:
+            message = "Too many requests, please slow down"
+            with self._lock:
+                self._refusals.append((path, 429, message))
+            return 429, {"message": message}
         if fault is not None and not fault.after_apply:
             return fault.status, {"message": fault.message}
         try:
@@ -1000,14 +1022,42 @@ class ClickPesaSimulator:
                 "clientId": self._client,
             }
 
-    def _check_cooldown(self, destination: str) -> None:
-        """Refuse a payout to a destination paid less than ``cooldown`` seconds ago (lock held)."""
+    def _over_rate_limit(self) -> bool:
+        """True when this request is beyond ``rate_limit`` in the last ``rate_window`` seconds (lock held)."""
+        if not self.config.rate_limit:
+            return False
         now = time.monotonic()
+        while self._request_times and now - self._request_times[0] >= self.config.rate_window:
+            self._request_times.popleft()
+        if len(self._request_times) >= self.config.rate_limit:
+            return True
+        self._request_times.append(now)
+        return False
+
+    @property
+    def refusals(self) -> list[tuple[str, int, str]]:
+        """Every request refused for the rate limit (429) or a cool-down (400): (path, status, message)."""
+        with self._lock:
+            return list(self._refusals)
+
+    def _check_cooldown(self, destination: str) -> None:
+        """Refuse a payout to a destination paid less than ``cooldown`` seconds ago, or any payout
+        within ``merchant_cooldown`` seconds of the last one (lock held)."""
+        now = time.monotonic()
+        last_any = self._last_create
+        if self.config.merchant_cooldown and last_any is not None and now - last_any < self.config.merchant_cooldown:
+            wait = max(math.ceil(self.config.merchant_cooldown - (now - last_any)), 1)
+            message = f"Payout request is already in progress, please retry after {wait} seconds"
+            self._refusals.append(("create-payout", 400, message))
+            raise _Refusal(400, message)
         last = self._last_payout_to.get(destination)
         if self.config.cooldown and last is not None and now - last < self.config.cooldown:
             wait = math.ceil(self.config.cooldown - (now - last))
-            raise _Refusal(400, f"Payout request is already in progress, please retry after {wait} seconds")
+            message = f"Payout request is already in progress, please retry after {wait} seconds"
+            self._refusals.append(("create-payout", 400, message))
+            raise _Refusal(400, message)
         self._last_payout_to[destination] = now
+        self._last_create = now
 
     def _query_payout(self, reference: str) -> tuple[int, Any]:
         with self._lock:

@@ -494,6 +494,7 @@ class Approval(models.Model):
         REFUND = "REFUND", "Refund to a buyer"
         ADJUSTMENT = "ADJUSTMENT", "Ledger adjustment"
         PAYOUT = "PAYOUT", "Payout"
+        PAYOUT_RUN = "PAYOUT_RUN", "Payout run"
 
     class Decision(models.TextChoices):
         PENDING = "PENDING", "Waiting"
@@ -535,3 +536,84 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} · {format_money(self.amount, self.currency)} · {self.decision}"
+
+
+class PayoutRun(models.Model):
+    """A batch of payouts proposed on schedule, trimmed by staff, approved by another person, and
+    submitted to ClickPesa one at a time by one dispatcher, paced by ClickPesa's cool-down (revenue.runs)."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "PROPOSED", "Proposed (staff may drop lines)"
+        AWAITING_APPROVAL = "AWAITING_APPROVAL", "Waiting for approval"
+        DISPATCHING = "DISPATCHING", "Submitting"
+        DONE = "DONE", "Done"
+        CANCELLED = "CANCELLED", "Cancelled"
+
+    OPEN_STATUSES = (Status.PROPOSED, Status.AWAITING_APPROVAL, Status.DISPATCHING)
+
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PROPOSED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approval = models.OneToOneField(
+        "Approval", null=True, blank=True, on_delete=models.PROTECT, related_name="payout_run"
+    )
+    cooldown_seconds = models.FloatField(help_text="Seconds between two create-payouts, when the run was approved")
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # The dispatcher's turn: the next submission is due then; a dispatcher holds the run until its lease ends.
+    next_dispatch_at = models.DateTimeField(null=True, blank=True)
+    dispatch_lease_until = models.DateTimeField(null=True, blank=True)
+    cooldowns = models.PositiveIntegerField(default=0, help_text="Cool-down answers that pushed the queue back")
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open run per currency: two dispatchers would share one cool-down and each halve the other's pace.
+            models.UniqueConstraint(
+                fields=["currency"],
+                condition=models.Q(status__in=["PROPOSED", "AWAITING_APPROVAL", "DISPATCHING"]),
+                name="one_open_payout_run_per_currency",
+            )
+        ]
+        permissions = [("manage_payout_run", "Can propose payout runs, drop lines and ask for approval")]
+
+    def __str__(self) -> str:
+        return f"Payout run #{self.pk} · {self.currency} · {self.get_status_display()}"
+
+
+class PayoutRunLine(models.Model):
+    """One creator in a run, in dispatch order; its payout is reserved when the run is approved."""
+
+    class Status(models.TextChoices):
+        PROPOSED = "PROPOSED", "Proposed"
+        DROPPED = "DROPPED", "Dropped"
+        SKIPPED = "SKIPPED", "Skipped (balance or method changed)"
+        QUEUED = "QUEUED", "Reserved, waiting its turn"
+        SUBMITTED = "SUBMITTED", "Submitted"
+        FAILED = "FAILED", "Refused by ClickPesa"
+
+    run = models.ForeignKey(PayoutRun, on_delete=models.PROTECT, related_name="lines")
+    position = models.PositiveIntegerField()
+    creator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_amount = money_field()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PROPOSED)
+    payout = models.OneToOneField(Payout, null=True, blank=True, on_delete=models.PROTECT, related_name="run_line")
+    note = models.CharField(max_length=300, blank=True)
+    dropped_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "position"], name="one_run_line_per_position"),
+            models.UniqueConstraint(fields=["run", "creator"], name="one_run_line_per_creator"),
+        ]
+        indexes = [models.Index(fields=["run", "status", "position"])]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.creator} · {format_money(self.proposed_amount, self.run.currency)}"

@@ -219,19 +219,21 @@ def _reserve(
     requested_by: User | None,
     retry_of: Payout | None = None,
     note: str = "",
+    in_run: bool = False,
 ) -> Payout:
     """Create a PENDING payout taking `amount` from available: the tax withheld on it (revenue.tax) to
     WHT payable, the rest in flight to be sent (caller holds the lock).
 
     Above ``PAYOUT_APPROVAL_THRESHOLD`` the money is reserved (nobody can request it twice) but
     nothing is submitted until another person approves it (revenue.approvals); a rejection
-    cancels it and the money goes back.
+    cancels it and the money goes back. A payout ``in_run`` was approved with its run and waits
+    for the run's dispatcher (revenue.runs) instead of being submitted on its own.
     """
     threshold = settings.PAYOUT_APPROVAL_THRESHOLD.get(currency, amount)
-    held = amount > threshold
+    held = amount > threshold and not in_run
     tax = withholding(amount, timezone.localdate())
     payout = Payout.objects.create(
-        next_submission_at=None if held else timezone.now(),
+        next_submission_at=None if held or in_run else timezone.now(),
         creator=creator,
         reference=new_reference("BLNPO"),
         amount=amount - tax,
@@ -266,6 +268,8 @@ def _reserve(
             subject_type="revenue.payout",
             subject_id=payout.pk,
         )
+        return payout
+    if in_run:
         return payout
     # Submitted to ClickPesa once the reserve is committed; the sweeper catches a lost task.
     transaction.on_commit(lambda: tasks.payout_submit_enqueue(payout.pk), robust=True)
@@ -307,10 +311,12 @@ def payout_request(
     currency: str = Currency.TZS,
     method: PayoutMethod | None = None,
     reason: str = "",
+    hold_submission: bool = False,
 ) -> Payout:
     """Reserve the creator's whole available balance into a new PENDING payout.
 
     ``reason`` (staff asking on a creator's behalf) is kept on the payout's first status change.
+    ``hold_submission``: the payout belongs to an approved payout run, whose dispatcher submits it.
 
     Refused when nothing is available, the balance is below settings.PAYOUT_MINIMUM, or
     ``method`` is another creator's. The creator's available account is locked first, so two
@@ -335,6 +341,7 @@ def payout_request(
         method=method or _default_method(creator),
         requested_by=requested_by,
         note=reason.strip()[:500],
+        in_run=hold_submission,
     )
 
 

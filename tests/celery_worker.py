@@ -196,6 +196,10 @@ class CeleryWorker:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": str(self.email_dir),
             "PYTHONUNBUFFERED": "1",
+            # As tests/conftest.py does in process: ClickPesa's limits only where a test sets them (self.env).
+            "CLICKPESA_PAYOUT_COOLDOWN_SECONDS": "0",
+            "CLICKPESA_RATE_LIMIT_REQUESTS": "1000000000",
+            "CLICKPESA_RATE_LIMIT_REDIS_URL": "",
         }
         env.update(self.env)
         return env

@@ -57,6 +57,11 @@ settler task; run in-process after the request's commit unless a test starts a r
 def _fast_test_settings(settings):
     settings.CLICKPESA_WEBHOOK_SETTLE = WEBHOOK_SETTLE
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # ClickPesa's limits belong to the tests about them (tests/revenue/test_payout_runs.py, tests/clickpesa/
+    # test_ratelimit.py); elsewhere the faked ClickPesa answers as fast as it is asked, in this process alone.
+    settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS = 0
+    settings.CLICKPESA_RATE_LIMIT_REQUESTS = 10**9
+    settings.CLICKPESA_RATE_LIMIT_REDIS_URL = ""
     # Factories give every user a password; the production hasher is slow on purpose.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Tests send many refused webhooks from one address; the refusals limit has its own tests.

@@ -235,6 +235,8 @@ class Command(BaseCommand):
             CLICKPESA_CLIENT_ID=CLIENT_ID,
             CLICKPESA_API_KEY=API_KEY,
             CLICKPESA_CHECKSUM_KEY=CHECKSUM_KEY,
+            # The demo's simulator has no merchant cool-down: its handful of payouts go at once.
+            CLICKPESA_PAYOUT_COOLDOWN_SECONDS=0,
             EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend",
             ALLOWED_HOSTS=[*settings.ALLOWED_HOSTS, "127.0.0.1"],
             SECURE_SSL_REDIRECT=False,
