@@ -246,6 +246,36 @@ class BalanceOut(serializers.Serializer):
     paid_out = money_out()
 
 
+class StatementLineOut(serializers.Serializer):
+    at = serializers.DateTimeField()
+    type = serializers.CharField(source="line")
+    kind = serializers.CharField(source="kind_label")
+    reference = serializers.CharField()
+    detail = serializers.CharField()
+    sale = money_out()
+    platform_fee = money_out()
+    withholding_tax = money_out()
+    amount = money_out()
+    balance = money_out()
+
+
+class StatementOut(serializers.Serializer):
+    """A creator's month: the balance is everything owed to them (pending, available, in flight, less a receivable)."""
+
+    creator = serializers.CharField()
+    period = serializers.CharField(source="statement.period")
+    currency = serializers.CharField(source="statement.currency")
+    opening_balance = money_out()
+    closing_balance = money_out()
+    lines = StatementLineOut(many=True, source="statement.lines")
+
+    def to_representation(self, instance: Any) -> Any:
+        statement = instance["statement"]
+        return super().to_representation(
+            {**instance, "opening_balance": statement.opening, "closing_balance": statement.closing}
+        )
+
+
 class EntryOut(serializers.Serializer):
     id = serializers.IntegerField()
     created_at = serializers.DateTimeField()

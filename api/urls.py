@@ -25,6 +25,7 @@ resources = [
     path("payments/<str:reference>", views.PaymentView.as_view(), name="payment"),
     path(f"creators/{EXTERNAL_ID}/balance", views.BalanceView.as_view(), name="balance"),
     path(f"creators/{EXTERNAL_ID}/entries", views.EntriesView.as_view(), name="entries"),
+    path(f"creators/{EXTERNAL_ID}/statements/<str:period>", views.StatementView.as_view(), name="statement"),
     path(f"creators/{EXTERNAL_ID}/payouts", views.CreatorPayoutsView.as_view(), name="creator-payouts"),
     path("payouts/<str:reference>", views.PayoutView.as_view(), name="payout"),
 ]

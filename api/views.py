@@ -13,12 +13,13 @@ from datetime import datetime, time
 from typing import Any, TypeVar
 
 from django.db.models import Model
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,6 +27,7 @@ from accounts.models import User
 from accounts.services import PersonFields, person_upsert
 from core.money import Currency
 from core.phones import InvalidPhoneNumber, phone_normalize
+from core.tables import table_csv
 from payments.models import Order, Payment
 from payments.refunds import refund_request
 from payments.services import LineSpec, order_cancel, order_create, payment_link_create, payment_start
@@ -37,6 +39,8 @@ from revenue.services import (
     payout_method_make_default,
     payout_request,
 )
+from revenue.statement_files import statement_filename, statement_pdf, statement_table
+from revenue.statements import creator_statement
 
 from . import serializers as s
 from .base import ApiView, validated
@@ -414,6 +418,56 @@ class BalanceView(ApiView):
         creator = _creator(external_id)
         balance = creator_balance(creator, currency=_currency(request))
         return Response(s.BalanceOut({"creator": external_id, **balance.__dict__}).data)
+
+
+class _FileRenderer(BaseRenderer):
+    """Hands a statement file's bytes through as they are (chosen by Accept or ``?format=``)."""
+
+    charset = None
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class PdfRenderer(_FileRenderer):
+    media_type = "application/pdf"
+    format = "pdf"
+
+
+class CsvRenderer(_FileRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+_PERIOD = re.compile(r"^(2\d{3})-(0[1-9]|1[0-2])$")
+
+
+class StatementView(ApiView):
+    renderer_classes = [JSONRenderer, PdfRenderer, CsvRenderer]
+
+    @extend_schema(
+        operation_id="creators_statement",
+        summary="A creator's monthly statement: opening balance, every movement, closing balance",
+        description="JSON by default; the PDF or CSV the creator is emailed with `Accept: application/pdf` "
+        "or `text/csv`, or `?format=pdf` / `?format=csv`. Months are Tanzania's (EAT).",
+        parameters=[CURRENCY, OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "pdf", "csv"])],
+        responses={200: s.StatementOut, **ERRORS},
+    )
+    def get(self, request: Request, external_id: str, period: str) -> Response | HttpResponse:
+        creator = _creator(external_id)
+        match = _PERIOD.match(period)
+        if match is None:
+            raise ApiError("The month must be YYYY-MM (2000-01 to 2999-12).", code="invalid_field", field="period")
+        statement = creator_statement(
+            creator, year=int(match.group(1)), month=int(match.group(2)), currency=_currency(request)
+        )
+        file_format = request.accepted_renderer.format
+        if file_format in ("pdf", "csv"):
+            content = statement_pdf(statement) if file_format == "pdf" else table_csv(statement_table(statement))
+            response = HttpResponse(content, content_type=request.accepted_renderer.media_type)
+            response["Content-Disposition"] = f'attachment; filename="{statement_filename(statement, file_format)}"'
+            return response
+        return Response(s.StatementOut({"creator": external_id, "statement": statement}).data)
 
 
 class EntriesView(ApiView):

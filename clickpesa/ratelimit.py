@@ -52,6 +52,7 @@ class _Limiters:
     # False when the configured Redis did not answer: requests are limited per process, creates wait.
     shared: bool = True
     retry_at: float = 0.0
+    local_pause_until: float = 0.0
 
 
 _state: _Limiters | None = None
@@ -183,19 +184,22 @@ def acquire_payout_create() -> float:
 
 
 def pause_payout_creates(seconds: float) -> None:
-    """ClickPesa asked us to wait: no create-payout from any process for ``seconds``."""
+    """ClickPesa asked us to wait: no create-payout from any process for ``seconds``.
+
+    Not with ``CLICKPESA_PAYOUT_COOLDOWN_SECONDS`` at 0, which turns the pacing of creates off
+    (a simulator without a cool-down, the tests' faked ClickPesa).
+    """
+    if not settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS:
+        return
     state = _limiters()
     until = time.time() + seconds
     try:
         if state.redis is not None:
             state.redis.set(state.pause_key, f"{until:.3f}", px=max(int(seconds * 1000), 1))
         else:
-            _local_pause[0] = max(_local_pause[0], until)
+            state.local_pause_until = max(state.local_pause_until, until)
     except redis.RedisError as exc:
         logger.warning("ClickPesa rate limiter: could not record a cool-down (%s)", exc)
-
-
-_local_pause = [0.0]
 
 
 def _paused_for(state: _Limiters) -> float:
@@ -203,7 +207,7 @@ def _paused_for(state: _Limiters) -> float:
         value = state.redis.get(state.pause_key)
         until = float(value) if value else 0.0
     else:
-        until = _local_pause[0]
+        until = state.local_pause_until
     return max(until - time.time(), 0.0)
 
 
