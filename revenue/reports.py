@@ -173,7 +173,7 @@ class TaxReport:
 
 def tax_report(year: int, month: int) -> TaxReport:
     """VAT and WHT for a month from the journal: booked (captures, payout requests), returned
-    (payouts that came back), remitted to the authority, and due at the month's end; and the
+    (payouts that came back, captures reversed), remitted to the authority, and due at the month's end; and the
     WHT withheld per creator (net of returns)."""
     start, end = month_bounds(year, month)
     journal = _journal_by_month(start, end, [Kind.VAT_PAYABLE, Kind.WHT_PAYABLE])
@@ -186,7 +186,8 @@ def tax_report(year: int, month: int) -> TaxReport:
             if (kind, currency) == (account.kind, account.currency):
                 flows[txn] += value
         remitted = flows.pop(TxnKind.TAX_REMITTANCE, Decimal(0))
-        returned = flows.pop(TxnKind.PAYOUT_RETURN, Decimal(0))
+        # Given back: WHT of payouts that came back, VAT of captures ClickPesa reversed.
+        returned = flows.pop(TxnKind.PAYOUT_RETURN, Decimal(0)) + flows.pop(TxnKind.PAYMENT_REVERSAL, Decimal(0))
         taxes.append(
             TaxDue(
                 tax="VAT" if account.kind == Kind.VAT_PAYABLE else "WHT",

@@ -26,7 +26,7 @@ from notifications.services import Attachment, Message, notify_many
 from .statements import CreatorStatement, Line, creator_statement, statement_month_last
 
 PDF_TYPE = "application/pdf"
-_WIDTHS = (30, 36, 32, 58, 22, 22, 24, 24, 29)  # millimetres across A4 landscape's 277
+_WIDTHS = (28, 30, 38, 58, 22, 22, 24, 24, 29)  # millimetres across A4 landscape's 277
 
 
 def _line_labels() -> dict[str, str]:
