@@ -42,8 +42,8 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0008_user_statement_emails"),
-        ("revenue", "0017_payout_runs"),
+        ("accounts", "0010_review_permissions"),
+        ("revenue", "0019_payout_runs"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]
