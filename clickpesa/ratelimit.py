@@ -145,6 +145,8 @@ def acquire_request() -> float:
 
 def payout_create_wait() -> float:
     """Seconds until a create-payout may be sent (0 when one may go now); a Redis outage counts as a full cool-down."""
+    if not settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS:
+        return 0.0
     state = _limiters()
     if not state.shared:
         return float(settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS)
@@ -157,19 +159,22 @@ def payout_create_wait() -> float:
 
 
 _CREATE_GRACE_SECONDS = 5.0
-"""A create-payout slot freeing within this (or the cool-down, if shorter) is waited for: a paced
+"""A create-payout slot freeing within this (or a short cool-down) is waited for: a paced
 caller (revenue.runs) comes back one cool-down after its last turn began, and that turn's create
 may have left later than the turn began."""
 
 
 def acquire_payout_create() -> float:
     """Take the create-payout slot, waiting for it if it frees soon; return 0, or the seconds left to
-    wait when it does not (nothing taken then)."""
+    wait when it does not (nothing taken then). A cool-down of 0 turns the pacing of creates off."""
+    if not settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS:
+        return 0.0
     state = _limiters()
     if not state.shared:
         logger.warning("ClickPesa rate limiter: Redis unavailable; no payout is created until it is back")
         return float(settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS)
-    grace = min(_CREATE_GRACE_SECONDS, float(settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS))
+    # A whole cool-down (and a little) when that is short; never more than the grace.
+    grace = min(_CREATE_GRACE_SECONDS, float(settings.CLICKPESA_PAYOUT_COOLDOWN_SECONDS) + 0.5)
     try:
         paused = _paused_for(state)
         if paused > 0:
