@@ -43,7 +43,7 @@ def revoke(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0010_review_permissions"),
-        ("revenue", "0019_payout_runs"),
+        ("revenue", "0020_payout_runs"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('revenue', '0018_collection_write_offs_and_review_permission'),
+        ('revenue', '0019_ledger_balance_checked_once_per_transaction'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
