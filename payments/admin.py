@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -192,6 +192,14 @@ class PaymentAdmin(ReadOnlyAdmin):
             next_step="The buyer never completed it at ClickPesa: it stays pending (the poller keeps asking); "
             "ask the buyer to pay again.",
         )
+
+    amount_money = staticmethod(money_column("amount"))
+    readonly_fields = ("amount_money",)
+
+    def get_fields(self, request: HttpRequest, obj: Payment | None = None) -> Any:
+        # The amount in the one money format ("TZS 11,000.00"), where the raw column would stand.
+        fields = [f for f in super().get_fields(request, obj) if f not in ("amount_money", "currency")]
+        return [("amount_money" if f == "amount" else f) for f in fields]
 
     def get_urls(self) -> list[URLPattern]:
         review = path(
