@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import quote, unquote
-from django.db.models import Model, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.decorators import method_decorator
@@ -25,7 +25,7 @@ from core.errors import BlinnoError
 from core.privacy import mask_account_numbers
 
 from . import registry
-from .inbox import dismiss, replay
+from .inbox import dismiss, link, replay
 from .models import WebhookEvent
 from .polling import PollResult
 
@@ -81,6 +81,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
                     "source",
                     "event_name",
                     "order_reference",
+                    "linked_reference",
                     "our_record",
                     "gateway_status",
                     "status",
@@ -88,7 +89,19 @@ class WebhookEventAdmin(ReadOnlyAdmin):
                 )
             },
         ),
-        ("Delivery", {"fields": ("received_at", "remote_addr", "checksum_result", "dedupe_key", "duplicate_count")}),
+        (
+            "Delivery",
+            {
+                "fields": (
+                    "received_at",
+                    "remote_addr",
+                    "checksum_result",
+                    "dedupe_key",
+                    "duplicate_count",
+                    "body_sha256",
+                )
+            },
+        ),
         ("Body", {"fields": ("body_pretty", "headers_pretty")}),
         ("Processing", {"fields": ("attempts", "next_attempt_at", "processed_at", "error", "traceback_pretty")}),
     )
@@ -112,15 +125,17 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
     @admin.display(description="our record")
     def our_record(self, event: WebhookEvent) -> str:
-        subject = registry.find_subject(event.order_reference) if event.order_reference else None
+        reference = event.linked_reference or event.order_reference
+        subject = registry.find_subject(reference) if reference else None
         if subject is None:
-            return "none with this reference" if event.order_reference else "—"
+            return "none with this reference" if reference else "—"
         meta = subject._meta
         try:
             url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[quote(subject.pk)])
         except NoReverseMatch:
             return str(subject)
-        return format_html('<a href="{}">{} {}</a>', url, meta.verbose_name, event.order_reference)
+        linked = " (linked by staff)" if event.linked_reference else ""
+        return format_html('<a href="{}">{} {}</a>{}', url, meta.verbose_name, reference, linked)
 
     def has_replay_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("clickpesa.replay_webhookevent")
@@ -128,7 +143,7 @@ class WebhookEventAdmin(ReadOnlyAdmin):
     def get_urls(self) -> list[URLPattern]:
         own = [
             path(f"<path:object_id>/{name}/", self.admin_site.admin_view(view), name=f"clickpesa_webhookevent_{name}")
-            for name, view in (("replay", self.replay_view), ("dismiss", self.dismiss_view))
+            for name, view in (("replay", self.replay_view), ("dismiss", self.dismiss_view), ("link", self.link_view))
         ]
         return [*own, *super().get_urls()]
 
@@ -163,6 +178,28 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 
         back = reverse("admin:clickpesa_webhookevent_change", args=[event.pk])
         return resolve_one(self, request, event, replay_one, back=back)
+
+    @method_decorator(require_POST)
+    def link_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Point an unmatched event at one of our references and replay it."""
+        event = self._event(request, object_id)
+        reference = request.POST.get("reference", "")
+
+        def link_one() -> str:
+            processing = link(event, reference, by=request.user)
+            if processing.failed:
+                raise BlinnoError(
+                    f"Event #{event.pk} linked to {event.linked_reference}, and processing failed: "
+                    f"{event.error or event.detail}",
+                    code="failed",
+                )
+            return (
+                f"Event #{event.pk} linked to {event.linked_reference} and replayed: now {event.get_status_display()}"
+                + (f" ({event.detail})" if event.detail else "")
+            )
+
+        back = reverse("admin:clickpesa_webhookevent_change", args=[event.pk])
+        return resolve_one(self, request, event, link_one, back=back)
 
     @method_decorator(require_POST)
     def dismiss_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -203,7 +240,7 @@ def webhook_events_for(request: HttpRequest, reference: str) -> list[WebhookEven
     if not request.user.has_perm("clickpesa.view_webhookevent"):
         return None
     return list(
-        WebhookEvent.objects.filter(order_reference=reference)
+        WebhookEvent.objects.filter(Q(order_reference=reference) | Q(linked_reference=reference))
         .defer("body", "headers", "traceback")
         .order_by("received_at", "id")
     )

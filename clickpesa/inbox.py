@@ -17,7 +17,7 @@ import hashlib
 import logging
 import traceback
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,7 +34,7 @@ from core.upsert import insert_on_conflict
 from . import registry
 from .jsonwire import canonical_json
 from .models import WebhookEvent
-from .payloads import parse_envelope
+from .payloads import Envelope, parse_envelope
 
 logger = logging.getLogger(__name__)
 
@@ -229,11 +229,19 @@ def _dispatch(event: WebhookEvent, data: Any) -> Result:
         # Events of other ClickPesa products reach this URL too: acknowledged, kept, no effect.
         return Result.unchanged(f"no handler for event {event.event_name!r}")
     if data is _UNPARSED:
-        data = registration.parse(parse_envelope(event.body.encode("utf-8")))
+        data = registration.parse(_envelope(event))
     result = registration.handle(event, data)
     if not isinstance(result, Result):
         raise TypeError(f"handler for {event.event_name!r} returned {result!r}, not a Result")
     return result
+
+
+def _envelope(event: WebhookEvent) -> Envelope:
+    """The stored body parsed, with the reference staff linked it to in place of ClickPesa's."""
+    envelope = parse_envelope(event.body.encode("utf-8"))
+    if event.linked_reference:
+        envelope = replace(envelope, data={**envelope.data, "orderReference": event.linked_reference})
+    return envelope
 
 
 def _is_transient(exc: DatabaseError) -> bool:
@@ -364,7 +372,7 @@ def _settle_claimed(claimed: list[WebhookEvent]) -> tuple[dict[int, Result], lis
             left.append(event.pk)
             continue
         try:
-            data = registration.parse(parse_envelope(event.body.encode("utf-8")))
+            data = registration.parse(_envelope(event))
         except Exception:
             left.append(event.pk)  # recorded as a failure by process()
             continue
@@ -463,6 +471,29 @@ def replay(event: WebhookEvent, *, by: object | None = None) -> Processing:
         )
     logger.info("webhook event=%s replayed by %s", event.pk, getattr(by, "pk", None) or "system")
     processing = process(event.pk, allowed=WebhookEvent.REPLAYABLE_STATUSES)
+    event.refresh_from_db()
+    return processing
+
+
+def link(event: WebhookEvent, reference: str, *, by: object) -> Processing:
+    """Point an UNMATCHED event at our payment or payout ``reference``, then replay it (a staff action).
+
+    For a delivery whose reference ClickPesa garbled or that names a row by another reference:
+    the body stays as received; the link is kept on the event (``linked_reference``, and who
+    set it in the log) and every later processing reads it. Raises :class:`BlinnoError` when
+    the event is not unmatched (``not_replayable``) or no row has the reference (``unknown_reference``).
+    Call it outside any transaction (see :func:`process`).
+    """
+    reference = reference.strip()
+    if registry.find_subject(reference) is None:
+        raise BlinnoError(f"No payment, payout or deposit has the reference {reference!r}.", code="unknown_reference")
+    linked = WebhookEvent.objects.filter(pk=event.pk, status=Status.UNMATCHED).update(linked_reference=reference)
+    if not linked:
+        raise BlinnoError(
+            f"Event #{event.pk} is not unmatched; only an unmatched event is linked.", code="not_replayable"
+        )
+    logger.info("webhook event=%s linked to %s by %s", event.pk, reference, getattr(by, "pk", None) or "system")
+    processing = process(event.pk, allowed=(Status.UNMATCHED,))
     event.refresh_from_db()
     return processing
 

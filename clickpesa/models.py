@@ -52,6 +52,11 @@ class WebhookEvent(models.Model):
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     event_name = models.CharField(max_length=60, blank=True)
     order_reference = models.CharField(max_length=64, blank=True)
+    linked_reference = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Set by staff when the body's reference matched nothing: the handler reads this one instead",
+    )
     gateway_status = models.CharField(max_length=30, blank=True)
     checksum_result = models.CharField(
         max_length=16,

@@ -14,12 +14,13 @@ from clickpesa.models import WebhookEvent
 from notifications.models import Notification
 from payments.models import Order, Payment
 from revenue.ledger import account_balance
-from revenue.models import LedgerAccount, LedgerEntry, Payout
+from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout
 from tests.backoffice.test_home import needs_review_payment
 from tests.backoffice.test_statement_matching import line, on_the_day
-from tests.factories import PayoutFactory
+from tests.factories import PaymentFactory, PayoutFactory
 from tests.notifications.factories import NotificationFactory
 from tests.staff import messages_of, paid_payout
+from tests.webhooks import payment_body, post_webhook, use_checksum_key
 
 pytestmark = pytest.mark.django_db
 HEADER = "id,orderReference,date,description,entry,amount,currency,balance,type"
@@ -145,6 +146,51 @@ def test_support_dismisses_an_unmatched_event_from_its_page(support):
     event.refresh_from_db()
     assert event.status == WebhookEvent.Status.IGNORED
     assert event.detail.endswith("A test payout from ClickPesa's dashboard")
+
+
+def test_support_links_an_unmatched_payment_event_to_our_payment_and_it_is_captured_once(client, support, settings):
+    use_checksum_key(settings)
+    payment = PaymentFactory()
+    garbled = payment.reference[:-1] + "X"  # ClickPesa's report names a reference we never issued
+    assert post_webhook(client, payment_body(payment, reference=garbled)).json()["status"] == "unmatched"
+    event = WebhookEvent.objects.get(order_reference=garbled)
+    assert "Link and replay" in support.get(page(event)).content.decode()
+
+    url = reverse("admin:clickpesa_webhookevent_link", args=[event.pk])
+    response = support.post(url, {"reference": f" {payment.reference} "}, follow=True)
+
+    event.refresh_from_db()
+    assert messages_of(response) == [
+        f"Event #{event.pk} linked to {payment.reference} and replayed: now Processed ({event.detail})"
+    ]
+    assert (event.status, event.order_reference, event.linked_reference) == (
+        WebhookEvent.Status.PROCESSED,
+        garbled,
+        payment.reference,
+    )
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.COMPLETED
+    assert LedgerTransaction.objects.filter(idempotency_key=f"payment:{payment.pk}:capture").count() == 1
+    # The same body delivered again is a duplicate of the linked event: nothing more moves.
+    assert post_webhook(client, payment_body(payment, reference=garbled)).json()["status"] == "duplicate"
+    assert LedgerTransaction.objects.filter(idempotency_key=f"payment:{payment.pk}:capture").count() == 1
+
+
+def test_linking_to_a_reference_nobody_has_or_an_event_not_unmatched_is_refused(support):
+    event = WebhookEvent.objects.create(
+        endpoint="payments", body="{}", order_reference="NOTOURS2", status=WebhookEvent.Status.UNMATCHED
+    )
+    url = reverse("admin:clickpesa_webhookevent_link", args=[event.pk])
+    response = support.post(url, {"reference": "BLNNOSUCHREF"}, follow=True)
+    assert messages_of(response) == ["No payment, payout or deposit has the reference 'BLNNOSUCHREF'."]
+    processed = WebhookEvent.objects.create(endpoint="payments", body="{}", status=WebhookEvent.Status.PROCESSED)
+    payment = PaymentFactory()
+    response = support.post(
+        reverse("admin:clickpesa_webhookevent_link", args=[processed.pk]), {"reference": payment.reference}, follow=True
+    )
+    assert messages_of(response) == [f"Event #{processed.pk} is not unmatched; only an unmatched event is linked."]
+    event.refresh_from_db()
+    assert (event.status, event.linked_reference) == (WebhookEvent.Status.UNMATCHED, "")
 
 
 def test_an_event_already_processed_cannot_be_dismissed(support):
