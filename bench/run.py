@@ -66,6 +66,9 @@ def _configure_environment() -> None:
     os.environ["CLICKPESA_SIMULATOR_ENABLED"] = "true"
     os.environ["CLICKPESA_CLIENT_ID"] = "bench-client"
     os.environ["CLICKPESA_API_KEY"] = "bench-api-key"
+    # No bench process may reach ClickPesa: scenarios that talk to it point at the simulator,
+    # and anything else (the home page's balance) meets a closed local port and falls back.
+    os.environ["CLICKPESA_BASE_URL"] = "http://127.0.0.1:9/third-parties"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     # The scale scenario's superuser has no second factor: its pages are what is measured.
     os.environ.setdefault("ADMIN_REQUIRE_2FA", "false")
