@@ -12,7 +12,9 @@ from django.http.response import HttpResponseBase
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .auth import ApiKeyAuthentication, ApiKeyRateThrottle, HasScope
@@ -50,6 +52,9 @@ class ApiView(APIView):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.exception:
+            # Errors are JSON in the one error shape whatever was asked for (a statement's CSV or PDF).
+            response.accepted_renderer, response.accepted_media_type = JSONRenderer(), JSONRenderer.media_type
         if self._idempotency is not None:
             # Rendered now, so that a replay sends these very bytes.
             response.render()

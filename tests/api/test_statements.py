@@ -46,3 +46,8 @@ def test_bad_months_and_strangers_are_clear_4xx(api, people):
     assert api.get("creators/ghost/statements/2026-03").status_code == 404
     assert api.get("creators/c-1/statements/2026-03", {"currency": "EUR"}).status_code == 400
     assert api.get("creators/c-1/statements/2026-03", Accept="image/png").status_code == 406
+    # A refusal is JSON in the error shape even when a file was asked for.
+    for accept in ("text/csv", "application/pdf"):
+        response = api.get("creators/ghost/statements/2026-03", Accept=accept)
+        assert (response.status_code, response["Content-Type"]) == (404, "application/json")
+        assert error(response)["code"] == "not_found"
