@@ -335,7 +335,7 @@ def settle_batch(limit: int | None = None) -> Batch:
                 WebhookEvent.objects.select_for_update(skip_locked=True)
                 .filter(status=Status.RECEIVED)
                 .order_by("received_at", "pk")
-                .only("pk", "event_name", "order_reference", "body", "source", "attempts")[:limit]
+                .only("pk", "event_name", "order_reference", "linked_reference", "body", "source", "attempts")[:limit]
             )
             if not claimed:
                 return Batch(0, 0)

@@ -32,13 +32,17 @@ SHAPES = [
 ]
 
 
+NAMES_POOL = ("Asha", "Baraka", "Chausiku", "Daudi", "Eliya", "Faraji", "Gift", "Halima", "Imani", "Jabali", "Kesi")
+
+
 def _world() -> list[tuple[Payment, list[User]]]:
-    """One payment per shape, each with its own buyer and creators."""
+    """One payment per shape, each with its own buyer and creators (distinct names: roles are told apart by them)."""
+    names = iter(NAMES_POOL)
     world = []
     for shape in SHAPES:
-        creators = [CreatorFactory() for _ in range(shape["creators"])]
+        creators = [CreatorFactory(first_name=next(names)) for _ in range(shape["creators"])]
         order = OrderFactory(
-            buyer=BuyerFactory(),
+            buyer=BuyerFactory(first_name=next(names)),
             creators=creators,
             amount=shape["amount"],
             transaction_type=shape["transaction_type"],
