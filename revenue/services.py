@@ -373,8 +373,9 @@ def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | N
     """Pay a returned payout again: a new PENDING payout (`retry_of` it, new reference) for the same amount.
 
     The destination is the creator's current default method unless `method` is given.
-    Refused when the payout is not FAILED/REFUNDED/REVERSED, was already retried, or the
-    creator's available balance no longer covers the amount. The old payout row is locked
+    Refused when the payout is not FAILED/REFUNDED/REVERSED, was already retried, is a refund to
+    a buyer (asked for again from its order), or the creator's available balance no longer covers
+    the amount. The old payout row is locked
     first, so two staff clicking at once create one retry.
     """
     payout = Payout.objects.select_for_update().select_related("creator").get(pk=payout.pk)
@@ -386,6 +387,13 @@ def payout_retry(payout: Payout, *, requested_by: User, method: PayoutMethod | N
         )
     if Payout.objects.filter(retry_of=payout).exists():
         raise PayoutError(f"Payout {payout.reference} was already retried.", code="already_retried")
+    if payout.purpose == Payout.Purpose.REFUND:
+        # A returned refund's money is back where it came from (REFUND_RETURN): paying it again is a new request.
+        raise PayoutError(
+            f"Payout {payout.reference} is a refund to a buyer; request the refund again from its order "
+            "(it needs a new approval).",
+            code="refund_not_retried",
+        )
     creator = payout.creator
     _check_method(creator, method)
     available = _lock_available(creator, payout.currency)

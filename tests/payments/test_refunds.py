@@ -16,7 +16,7 @@ from payments.refunds import RefundError, refund_request
 from revenue.approvals import ApprovalError, approval_approve, approval_reject
 from revenue.ledger import account_balance, account_book, ledger_audit
 from revenue.models import Approval, LedgerAccount, LedgerTransaction, Payout
-from revenue.services import creator_balance, payout_apply_gateway_status, payout_request
+from revenue.services import PayoutError, creator_balance, payout_apply_gateway_status, payout_request, payout_retry
 from revenue.submission import payout_claim
 from tests.factories import CreatorFactory, earn
 from tests.polling import PAYOUTS_AFTER, minutes_later, poll_due, simulators, use_simulator_settings
@@ -170,6 +170,10 @@ def test_a_refund_returned_by_clickpesa_puts_everything_back(support_user, appro
     alert = Notification.objects.filter(kind=Notification.Kind.FINANCE_ALERT, subject__contains="Refund").first()
     assert alert is not None
     assert ledger_audit(record=False).ok
+    # Paying it again is a new request with a new approval, not a retry of the returned payout.
+    with pytest.raises(PayoutError, match="request the refund again from its order") as refused:
+        payout_retry(payout, requested_by=approver)
+    assert refused.value.code == "refund_not_retried"
 
 
 def test_the_simulator_pays_a_refund_to_the_buyers_wallet(
