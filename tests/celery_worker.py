@@ -204,7 +204,7 @@ class CeleryWorker:
         env.update(self.env)
         return env
 
-    def start(self, *, timeout: float = 30.0) -> CeleryWorker:
+    def start(self, *, timeout: float = 60.0) -> CeleryWorker:
         """Start the worker and wait until it answers a ping."""
         if self.is_alive():
             raise RuntimeError(f"worker {self.node} is already running (pid {self.pid})")
@@ -279,7 +279,7 @@ class CeleryWorker:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
 
-    def restart(self, *, kill: bool = False, timeout: float = 30.0) -> CeleryWorker:
+    def restart(self, *, kill: bool = False, timeout: float = 60.0) -> CeleryWorker:
         """Stop (or kill) and start again on the same queue, broker and database."""
         if kill:
             self.kill()

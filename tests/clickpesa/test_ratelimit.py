@@ -41,7 +41,9 @@ def _create(client: ClickPesaClient, reference: str) -> None:
 def test_threads_with_their_own_clients_share_one_bucket_and_clickpesa_never_refuses(simulator, settings):
     sim = simulator(rate_limit=6, rate_window=1.0)
     settings.CLICKPESA_RATE_LIMIT_REDIS_URL = "redis://127.0.0.1:6379/7"
-    settings.CLICKPESA_RATE_LIMIT_REQUESTS = 5
+    # Half of what ClickPesa allows: our slots are spaced right, but on a busy machine a thread's
+    # request can reach the simulator late and land in the next window with the others.
+    settings.CLICKPESA_RATE_LIMIT_REQUESTS = 3
     settings.CLICKPESA_RATE_WINDOW_SECONDS = 1.0
 
     def calls(_: int) -> int:
