@@ -92,7 +92,10 @@ def test_seen_by_the_poller_then_the_statement_it_is_applied_once(
         recheck_completed_due()
 
     today = timezone.localdate()
-    statement = statement_fetch(currency="TZS", period_start=today, period_end=today, by=finance_user)
+    # From yesterday: just after midnight in Dar es Salaam, the payment's lines are dated the day before.
+    statement = statement_fetch(
+        currency="TZS", period_start=today - timedelta(days=1), period_end=today, by=finance_user
+    )
 
     lines = {line.line_type: line for line in statement.lines.all()}
     assert lines["Reversed Payment"].outcome == StatementLine.Outcome.MATCHED
@@ -108,7 +111,10 @@ def test_seen_by_the_statement_then_the_poller_it_is_applied_once(
     simulator.reverse_payment(payment.reference, refunded=True)
     today = timezone.localdate()
 
-    statement = statement_fetch(currency="TZS", period_start=today, period_end=today, by=finance_user)
+    # From yesterday: just after midnight in Dar es Salaam, the payment's lines are dated the day before.
+    statement = statement_fetch(
+        currency="TZS", period_start=today - timedelta(days=1), period_end=today, by=finance_user
+    )
 
     payment.refresh_from_db()
     assert payment.status == Payment.Status.REFUNDED
