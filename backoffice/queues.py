@@ -120,7 +120,7 @@ QUEUES: list[WorkQueue] = [
         key="events_attention",
         title="Webhook events failed, dead or unmatched",
         meaning="Deliveries that did not apply. Open each: replay it (an unmatched one finds a payment or "
-        "payout created since), or dismiss it with a reason.",
+        "payout created since), link an unmatched one to our reference and replay it, or dismiss it with a reason.",
         model=WebhookEvent,
         rows=events_needing_attention,
         roles=(SUPPORT,),
