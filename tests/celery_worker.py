@@ -205,9 +205,10 @@ class CeleryWorker:
         return env
 
     def start(self, *, timeout: float = 60.0) -> CeleryWorker:
-        """Start the worker and wait until it answers a ping."""
+        """Start the worker and wait until it says it is ready or answers a ping."""
         if self.is_alive():
             raise RuntimeError(f"worker {self.node} is already running (pid {self.pid})")
+        readies_before = self._readies()
         command = [
             sys.executable,
             "-m",
@@ -240,7 +241,9 @@ class CeleryWorker:
                 start_new_session=True,
             )
         deadline = time.monotonic() + timeout
-        while not self.ping():
+        # A solo worker that starts on a backlog of tasks may answer no ping until it has worked
+        # through them; its "ready." line is written before the first task, so either will do.
+        while self._readies() == readies_before and not self.ping():
             if not self.is_alive():
                 raise RuntimeError(f"worker exited with {self.process.returncode}:\n{self.log()[-4000:]}")
             if time.monotonic() > deadline:
@@ -256,6 +259,10 @@ class CeleryWorker:
         except Exception:
             return False
         return any(self.node in reply for reply in replies)
+
+    def _readies(self) -> int:
+        """How many times this worker has logged that it is ready (once per start, at INFO)."""
+        return self.log().count(f"{self.node} ready.")
 
     def is_alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
