@@ -27,7 +27,7 @@ from clickpesa.checksum import sign as sign_body
 from clickpesa.inbox import Processing
 from clickpesa.models import WebhookEvent
 from clickpesa.tasks import webhook_settle
-from tests.celery_worker import _reset_broker_connections, unreachable_broker_url
+from tests.celery_worker import publishing_to, unreachable_broker_url
 from tests.clickpesa.samples import SAMPLE_KEY, sample
 
 WEBHOOK_PATHS = {
@@ -167,14 +167,11 @@ _down_broker = [""]
 def broker_down() -> Iterator[None]:
     """Publish tasks to a broker that is down (nothing listens) for the block: a queued receiver's
     nudge is lost and its events wait RECEIVED, as after a broker outage, for the test to settle."""
-    conf = celery_app.conf
-    saved = conf.task_always_eager, conf.broker_url
     _down_broker[0] = unreachable_broker_url()
-    conf.task_always_eager, conf.broker_url = False, _down_broker[0]
-    _reset_broker_connections(celery_app)
     try:
-        yield
+        # Through publishing_to, which also hides an exported CELERY_BROKER_URL (CI sets one):
+        # Celery would otherwise publish to that live broker and report it as conf.broker_url.
+        with publishing_to(_down_broker[0]):
+            yield
     finally:
-        conf.task_always_eager, conf.broker_url = saved
         _down_broker[0] = ""
-        _reset_broker_connections(celery_app)
