@@ -1,17 +1,22 @@
-"""``INSERT ... ON CONFLICT`` for model instances, which Django's ORM cannot say with RETURNING.
+"""Set-based writes of model instances that Django's ORM cannot say: ``INSERT ... ON CONFLICT ...
+RETURNING`` and an ``UPDATE`` of many rows each with its own values.
 
-Used where a unique index is the arbiter of a race (the webhook inbox, the ledger's
-idempotency keys, the notification outbox): one statement both tries the insert and learns
-what is there, instead of a SELECT, a savepoint, the INSERT and a caught IntegrityError.
+``INSERT ... ON CONFLICT`` is used where a unique index is the arbiter of a race (the webhook
+inbox, the ledger's idempotency keys, the notification outbox): one statement both tries the
+insert and learns what is there, instead of a SELECT, a savepoint, the INSERT and a caught
+IntegrityError. Many rows travel as one array per column (``unnest``), so a statement's text
+depends on its columns only: psycopg converts it once and PostgreSQL prepares it once, whether
+the settler's batch holds one row or fifty (Django's ``bulk_create`` and ``bulk_update`` write a
+new text per count, and ``bulk_update`` a ``CASE WHEN`` per row and column).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TypeVar, cast
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
 
@@ -35,16 +40,70 @@ def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[
     """
     if not instances:
         return []
+    sql, values = _insert(instances, f"{on_conflict} RETURNING *")
+    # A raw queryset, so that the returned rows are read as models are (JSON, time zones).
+    # The default manager is ``objects``: no model this is used with declares another.
+    return list(type(instances[0])._default_manager.raw(sql, values))
+
+
+def insert_all(instances: Sequence[Model]) -> None:
+    """Insert unsaved instances of one model in one statement, reading nothing back (``bulk_create`` without ids)."""
+    if not instances:
+        return
+    sql, values = _insert(instances, "")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+
+
+def _insert(instances: Sequence[Model], tail: str) -> tuple[str, list[Any]]:
     model = type(instances[0])
     fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     # A concrete field is one with a column (Django's ``Field.concrete`` is ``column is not None``).
-    columns = [cast(str, f.column) for f in fields]
-    row = f"({', '.join(['%s'] * len(fields))})"
+    columns = ", ".join(_quoted(f) for f in fields)
+    if len(instances) == 1:
+        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
+        values = [f.get_db_prep_save(f.pre_save(instances[0], add=True), connection) for f in fields]
+    else:
+        rows = f"SELECT * FROM unnest({_arrays(fields)})"  # noqa: S608 - types from the model
+        values = [[f.get_db_prep_save(f.pre_save(i, add=True), connection) for i in instances] for f in fields]
+    return f"INSERT INTO {_table(model)} ({columns}) {rows} {tail}", values
+
+
+def update_all(instances: Sequence[Model], names: Iterable[str]) -> int:
+    """Write the fields ``names`` of saved instances of one model, each row its own values, in one statement.
+
+    What ``QuerySet.bulk_update`` does (no ``pre_save``: the caller sets ``updated_at``), as
+    ``UPDATE ... FROM unnest(...)``. Returns the number of rows updated.
+    """
+    if not instances:
+        return 0
+    model = type(instances[0])
+    pk = model._meta.pk
+    # Concrete fields only (a reverse relation has no column): the same names bulk_update takes.
+    fields = [cast(Field, model._meta.get_field(name)) for name in names]
+    if not fields:
+        return 0
+    assignments = ", ".join(f"{_quoted(f)} = v.{_quoted(f)}" for f in fields)
     sql = (
-        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "  # noqa: S608 - names from the model
-        f"VALUES {', '.join([row] * len(instances))} {on_conflict} RETURNING *"
+        f"UPDATE {_table(model)} AS t SET {assignments} "  # noqa: S608 - names from the model
+        f"FROM unnest({_arrays([pk, *fields])}) AS v({', '.join(_quoted(f) for f in [pk, *fields])}) "
+        f"WHERE t.{_quoted(pk)} = v.{_quoted(pk)}"
     )
-    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for instance in instances for f in fields]
-    # A raw queryset, so that the returned rows are read as models are (JSON, time zones).
-    # The default manager is ``objects``: no model this is used with declares another.
-    return list(model._default_manager.raw(sql, values))
+    values = [[f.get_db_prep_save(getattr(i, f.attname), connection) for i in instances] for f in (pk, *fields)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.rowcount
+
+
+def _table(model: type[Model]) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _quoted(field: Any) -> str:
+    return connection.ops.quote_name(field.column)
+
+
+def _arrays(fields: Sequence[Any]) -> str:
+    # One typed array parameter per column ("%s::numeric(20, 2)[]"): an untyped list of NULLs
+    # or of text would not tell PostgreSQL the column's type.
+    return ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)

@@ -32,6 +32,7 @@ from core.money import Currency, format_money, round_money
 from core.notes import append_note
 from core.references import new_reference
 from core.results import Result
+from core.upsert import update_all
 from core.users import User
 from notifications.models import Notification, StorefrontEvent
 from notifications.services import Message, notify, notify_many, notify_staff, staff_messages
@@ -129,7 +130,7 @@ def orders_transition(orders: Sequence[Order], target: str, *, now: datetime | N
         order.status = target
         order.updated_at = now or timezone.now()
     if moved:
-        Order.objects.bulk_update(moved, ["status", "updated_at"])
+        update_all(moved, ["status", "updated_at"])
     return moved
 
 
@@ -149,7 +150,7 @@ def payments_transition(changes: Sequence[tuple[Payment, Mapping[str, object]]],
         for name, value in fields.items():
             setattr(payment, name, value)
     names = {"status", "updated_at"}.union(*(fields for _, fields in changes))
-    Payment.objects.bulk_update([payment for payment, _ in changes], sorted(names))
+    update_all([payment for payment, _ in changes], sorted(names))
 
 
 @transaction.atomic

@@ -21,7 +21,7 @@ from django.db.models import Case, F, Q, Sum, When
 
 from core.errors import BlinnoError
 from core.money import round_money
-from core.upsert import insert_all_on_conflict
+from core.upsert import insert_all, insert_all_on_conflict
 from core.users import User
 
 from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
@@ -205,15 +205,24 @@ def _apply(new: Sequence[tuple[LedgerTransaction, Sequence[Posting]]]) -> None:
                 f"{account} holds {locked[pk]}; cannot move {-delta} out of it.",
             )
 
-    LedgerEntry.objects.bulk_create(
-        LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount)
-        for txn, postings in new
-        for p in postings
+    insert_all(
+        [
+            LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount)
+            for txn, postings in new
+            for p in postings
+        ]
     )
     if deltas:
-        LedgerAccount.objects.filter(pk__in=deltas).update(
-            balance=F("balance") + Case(*(When(pk=pk, then=delta) for pk, delta in deltas.items()))
-        )
+        # One array each of ids and amounts: the statement's text is the same for any number of accounts.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {LedgerAccount._meta.db_table} AS a SET balance = a.balance + d.delta
+                  FROM unnest(%s::bigint[], %s::numeric[]) AS d(id, delta)
+                 WHERE a.id = d.id
+                """,  # noqa: S608 - the table name is the model's
+                [list(deltas), list(deltas.values())],
+            )
 
 
 class AccountBook:

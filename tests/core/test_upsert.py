@@ -1,4 +1,4 @@
-"""core.upsert: INSERT ... ON CONFLICT ... RETURNING against real tables and their unique indexes."""
+"""core.upsert: INSERT ... ON CONFLICT ... RETURNING and many-row UPDATEs, against real tables and unique indexes."""
 
 from datetime import UTC, datetime
 
@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clickpesa.models import WebhookEvent
-from core.upsert import insert_all_on_conflict, insert_on_conflict
+from core.upsert import insert_all, insert_all_on_conflict, insert_on_conflict, update_all
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_many_rows_go_in_one_statement():
     with CaptureQueriesContext(connection) as queries:
         stored = insert_all_on_conflict(rows, on_conflict=SKIP_KNOWN)
     assert len(queries) == 1
-    assert queries[0]["sql"].startswith("INSERT INTO notifications_notification")
+    assert queries[0]["sql"].startswith('INSERT INTO "notifications_notification"')
     assert sorted(n.dedupe_key for n in stored) == [f"sale:{i}" for i in range(5)]
     assert Notification.objects.count() == 5
 
@@ -146,3 +146,68 @@ def test_values_travel_as_parameters_not_as_sql():
     hostile = "'); DROP TABLE notifications_notification; --"
     stored = insert_on_conflict(note("sale:q", subject=hostile), on_conflict=SKIP_KNOWN)
     assert Notification.objects.get(pk=stored.pk).subject == hostile
+
+
+def test_the_text_of_a_many_row_statement_does_not_depend_on_the_count():
+    """Arrays, one per column: psycopg converts the text once and PostgreSQL prepares it once."""
+    sent: list[str] = []
+
+    def record(execute, sql, params, many, context):
+        sent.append(sql)  # the text as psycopg gets it, before the values are bound
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(record):
+        insert_all_on_conflict([note(f"two:{i}") for i in range(2)], on_conflict=SKIP_KNOWN)
+        insert_all_on_conflict([note(f"seven:{i}") for i in range(7)], on_conflict=SKIP_KNOWN)
+        update_all(list(Notification.objects.all()[:2]), ["subject"])
+        update_all(list(Notification.objects.all()[:7]), ["subject"])
+    writes = [sql for sql in sent if not sql.startswith("SELECT")]
+    assert len(writes) == 4
+    assert writes[0] == writes[1] and writes[2] == writes[3]
+
+
+def test_many_rows_keep_json_nulls_and_bytes_per_row():
+    rows = [
+        event("d" * 64, headers={"x-hops": [1, 2]}, processed_at=None),
+        event("e" * 64, headers={}, processed_at=FROZEN),
+    ]
+    stored = {e.dedupe_key: e for e in insert_all_on_conflict(rows, on_conflict=EVENT_COUNTED)}
+    assert stored["d" * 64].headers == {"x-hops": [1, 2]} and stored["d" * 64].processed_at is None
+    assert stored["e" * 64].headers == {} and stored["e" * 64].processed_at == FROZEN
+    notes = [note("pdf:1"), note("pdf:2")]
+    notes[0].attachment, notes[0].attachment_name = b"%PDF-1.4\x00\xff", "statement.pdf"
+    insert_all_on_conflict(notes, on_conflict=SKIP_KNOWN)
+    assert bytes(Notification.objects.get(dedupe_key="pdf:1").attachment) == b"%PDF-1.4\x00\xff"
+    assert Notification.objects.get(dedupe_key="pdf:2").attachment is None
+
+
+def test_update_all_writes_each_row_its_own_values_and_touches_no_other():
+    rows = insert_all_on_conflict([note(f"u:{i}") for i in range(3)], on_conflict=SKIP_KNOWN)
+    bystander = insert_on_conflict(note("u:bystander"), on_conflict=SKIP_KNOWN)
+    for i, row in enumerate(rows):
+        row.subject, row.attempts, row.sent_at = f"subject {i}", i + 1, FROZEN if i else None
+    with CaptureQueriesContext(connection) as queries:
+        assert update_all(rows, ["subject", "attempts", "sent_at"]) == 3
+    assert len(queries) == 1
+    found = {n.dedupe_key: (n.subject, n.attempts, n.sent_at) for n in Notification.objects.all()}
+    assert found == {
+        "u:0": ("subject 0", 1, None),
+        "u:1": ("subject 1", 2, FROZEN),
+        "u:2": ("subject 2", 3, FROZEN),
+        "u:bystander": (bystander.subject, 0, None),
+    }
+
+
+def test_update_all_and_insert_all_with_nothing_send_no_statement():
+    with CaptureQueriesContext(connection) as queries:
+        assert update_all([], ["subject"]) == 0
+        insert_all([])
+    assert len(queries) == 0
+
+
+def test_insert_all_writes_every_row_and_stamps_auto_now_add():
+    with time_machine.travel(FROZEN, tick=False), CaptureQueriesContext(connection) as queries:
+        insert_all([note(f"bulk:{i}", subject=f"s{i}") for i in range(4)])
+    assert len(queries) == 1
+    rows = Notification.objects.order_by("dedupe_key")
+    assert [(n.dedupe_key, n.subject, n.created_at) for n in rows] == [(f"bulk:{i}", f"s{i}", FROZEN) for i in range(4)]
