@@ -77,6 +77,19 @@ def _captures(server: ThrowawayPostgres) -> dict[str, int]:
     return dict(rows)
 
 
+def _assert_audit_clean(server: ThrowawayPostgres) -> None:
+    """Run ``manage.py audit_ledger`` against the throwaway database; fail with its report unless clean."""
+    audit = subprocess.run(
+        [sys.executable, "manage.py", "audit_ledger"],
+        cwd=BASE_DIR,
+        env=_environment(server.url("blinno_chaos")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert audit.returncode == 0, audit.stderr
+
+
 def test_a_database_restart_mid_burst_loses_nothing_answered_and_a_replay_applies_each_failure_once(database, tmp_path):
     server, payments = database
     bodies = {p.reference: encode(sign(payment_body(p), SAMPLE_KEY)) for p in payments}
@@ -143,12 +156,4 @@ def test_a_database_restart_mid_burst_loses_nothing_answered_and_a_replay_applie
         "SELECT status, count(*) FROM clickpesa_webhookevent WHERE status <> 'REJECTED' GROUP BY status",
     )
     assert events == [("PROCESSED", PAYMENTS)]
-    audit = subprocess.run(
-        [sys.executable, "manage.py", "audit_ledger"],
-        cwd=BASE_DIR,
-        env=_environment(server.url("blinno_chaos")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert audit.returncode == 0, audit.stderr
+    _assert_audit_clean(server)

@@ -11,8 +11,6 @@ again, as ClickPesa does.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +20,15 @@ import requests
 
 from clickpesa.checksum import sign
 from tests.celery_worker import CeleryWorker, wait_for
-from tests.chaos.servers import BASE_DIR, Gunicorn
-from tests.chaos.test_postgres_restart import PAYMENTS, SENDERS, _captures, _environment, _query, database  # noqa: F401
+from tests.chaos.servers import Gunicorn
+from tests.chaos.test_postgres_restart import (  # noqa: F401 - database is a fixture
+    PAYMENTS,
+    SENDERS,
+    _assert_audit_clean,
+    _captures,
+    _query,
+    database,
+)
 from tests.clickpesa.samples import SAMPLE_KEY
 from tests.webhooks import encode, payment_body
 
@@ -103,12 +108,4 @@ def test_events_acknowledged_around_a_database_restart_are_each_settled_once_aft
 
     assert set(_captures(server).values()) == {1}
     assert _query(server, "SELECT DISTINCT attempts FROM clickpesa_webhookevent") == [(1,)]
-    audit = subprocess.run(
-        [sys.executable, "manage.py", "audit_ledger"],
-        cwd=BASE_DIR,
-        env=_environment(server.url("blinno_chaos")),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert audit.returncode == 0, audit.stderr
+    _assert_audit_clean(server)
