@@ -86,3 +86,32 @@ class StatementLine(models.Model):
     def __str__(self) -> str:
         where = f"row {self.row_number}" if self.row_number else "our record"
         return f"{where} · {self.order_reference or self.gateway_id or '—'} · {self.get_outcome_display()}"
+
+
+class DayVolume(models.Model):
+    """One ended day's total of one of the home page's volumes (payments collected, payouts paid, fees).
+
+    The home page reads the ended days of its 30-day chart from here and sums only today from the
+    tables; ``backoffice.home.volumes_refresh`` rewrites the 30 days every hour (Celery beat), so a
+    later change to an old row (a fee refunded) reaches the chart within the hour.
+    """
+
+    class Metric(models.TextChoices):
+        PAYMENTS = "payments", "Payments collected"
+        PAYOUTS = "payouts", "Payouts paid"
+        FEES = "fees", "Platform fees earned"
+
+    metric = models.CharField(max_length=10, choices=Metric.choices)
+    currency = models.CharField(max_length=3, choices=Currency.choices, default=Currency.TZS)
+    day = models.DateField(help_text="Africa/Dar_es_Salaam")
+    amount = money_field()
+    count = models.PositiveIntegerField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "currency", "day"], name="one_volume_per_metric_currency_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_metric_display()} · {self.day} · {self.amount} {self.currency}"

@@ -244,7 +244,8 @@ def _scale(report: dict) -> list[str]:
         f"### 4. Back-office at scale {report['scale']:g} "
         f"({counts['payouts']:,} payouts, {counts['fees']:,} fee rows, {counts['entries']:,} ledger entries)",
         "",
-        f"Bulk load (COPY): {run['load_seconds']:.0f} s, then VACUUM ANALYZE {run['analyze_seconds']:.0f} s.",
+        f"Bulk load (COPY): {run['load_seconds']:.0f} s, then VACUUM ANALYZE {run['analyze_seconds']:.0f} s, "
+        f"then the hourly close of ledger days and volumes {run['close_seconds']:.1f} s.",
         "",
         "| page | p50 ms | p95 ms | queries (small DB → loaded) |",
         "|---|---:|---:|---:|",
@@ -255,12 +256,16 @@ def _scale(report: dict) -> list[str]:
             f"{page['queries_before']} → {page['queries_after']} |"
         )
     worst = max((p["p95"] for p in run["pages"] if p["changelist"]), default=0.0)
+    home = next((p["p95"] for p in run["pages"] if p["url"] == "/admin/"), None)
+    balance = next((p["p95"] for p in run["pages"] if p["url"].endswith("/balance")), None)
     grew = [p["label"] for p in run["pages"] if p["queries_after"] > p["queries_before"]]
     audit = run["audit"]
     lines += [
         "",
         f"- changelist p95 worst {_ms(worst)} ms (target ≤ 300 ms: {_verdict(worst <= 300)}); "
         f"query counts grew on: {', '.join(grew) or 'none'}",
+        f"- home page p95 {_ms(home or 0)} ms (target ≤ 300 ms: {_verdict(home is not None and home <= 300)}); "
+        f"GET balance p95 {_ms(balance or 0)} ms (target ≤ 20 ms: {_verdict(balance is not None and balance <= 20)})",
         f"- `audit_ledger`: {audit['seconds']:.1f} s, {'clean' if audit['clean'] else 'DIFFERENCES'} "
         f"(target ≤ 30 s: {_verdict(audit['seconds'] <= 30)})",
         "",

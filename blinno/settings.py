@@ -253,6 +253,9 @@ CELERY_BEAT_SCHEDULE = {
     "payments-poll": {"task": "payments.tasks.payments_poll", "schedule": 300.0},
     "payments-recheck": {"task": "payments.tasks.payments_recheck", "schedule": 60.0},
     "payouts-poll": {"task": "revenue.tasks.payouts_poll", "schedule": 300.0},
+    # Hourly, so a missed run costs an hour: the balance reads sum entries since the last closed day.
+    "ledger-close-days": {"task": "revenue.tasks.ledger_close_days", "schedule": crontab(minute=3)},
+    "volumes-refresh": {"task": "backoffice.tasks.volumes_refresh", "schedule": crontab(minute=7)},
     "ledger-audit-nightly": {"task": "revenue.tasks.ledger_audit", "schedule": crontab(hour=23, minute=30)},
     "payout-run-propose": {
         "task": "revenue.run_tasks.payout_run_propose",

@@ -13,18 +13,20 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Case, F, Q, Sum, When
+from django.db.models import Case, F, Q, QuerySet, Sum, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from core.errors import BlinnoError
 from core.money import round_money
 from core.upsert import insert_all, insert_all_on_conflict
 from core.users import User
 
-from .models import Deposit, LedgerAccount, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
+from .models import Deposit, LedgerAccount, LedgerAccountDay, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
 
 Kind = LedgerAccount.Kind
 Direction = LedgerEntry.Direction
@@ -276,35 +278,139 @@ def lock_receivables(book: AccountBook, creator_ids: Iterable[int]) -> dict[int,
 
 
 def account_balance(account: LedgerAccount) -> Decimal:
-    """The balance on the account's normal side: the cache, or the sum of entries when uncached."""
+    """The balance on the account's normal side: the cache, or the journal when uncached."""
     if account.caches_balance:
         return account.balance
-    return entries_balance(account)
+    return _journal_balance(account, before=None)
 
 
 def entries_balance(account: LedgerAccount) -> Decimal:
-    """The balance recomputed from the journal, on the account's normal side."""
-    sums = account.entries.aggregate(
-        debits=Sum("amount", filter=Q(direction=Direction.DEBIT), default=Decimal(0)),
-        credits=Sum("amount", filter=Q(direction=Direction.CREDIT), default=Decimal(0)),
-    )
-    net = sums["debits"] - sums["credits"]
-    return net if account.is_debit_normal else -net
+    """The balance recomputed from every entry of the journal, on the account's normal side."""
+    return _normal_side(account, _net(account.entries.all()))
 
 
 def balance_as_of(account: LedgerAccount, at: datetime) -> Decimal:
     """The account's balance at the instant ``at`` (every entry posted before it), on its normal side.
 
-    One query, an index-only scan of ``ledger_entry_account_time`` over this account's entries
-    up to ``at``: never a scan of the journal. A month's opening balance is the balance as of its
-    first instant, its closing balance the balance as of the next month's.
+    An index-only scan of ``ledger_entry_account_time`` over this account's entries up to
+    ``at``, from its last closed day when it has one (platform accounts): never a scan of the
+    journal. A month's opening balance is the balance as of its first instant, its closing
+    balance the balance as of the next month's.
     """
-    sums = account.entries.filter(created_at__lt=at).aggregate(
+    return _journal_balance(account, before=at)
+
+
+def _journal_balance(account: LedgerAccount, *, before: datetime | None) -> Decimal:
+    """Entries before ``before`` (every entry when None): the last closed day's balance plus what followed it."""
+    entries = account.entries.all()
+    if before is not None:
+        entries = entries.filter(created_at__lt=before)
+    closed = None
+    if not account.caches_balance:
+        days = account.days.order_by("-day")
+        if before is not None:
+            days = days.filter(day__lt=_local_day(before))
+        closed = days.values_list("day", "balance").first()
+    if closed is None:
+        return _normal_side(account, _net(entries))
+    day, balance = closed
+    return balance + _normal_side(account, _net(entries.filter(created_at__gte=_day_start(day + timedelta(days=1)))))
+
+
+def _net(entries: QuerySet[LedgerEntry]) -> Decimal:
+    """Debits less credits of ``entries``."""
+    sums = entries.aggregate(
         debits=Sum("amount", filter=Q(direction=Direction.DEBIT), default=Decimal(0)),
         credits=Sum("amount", filter=Q(direction=Direction.CREDIT), default=Decimal(0)),
     )
-    net = sums["debits"] - sums["credits"]
+    return sums["debits"] - sums["credits"]
+
+
+def _normal_side(account: LedgerAccount, net: Decimal) -> Decimal:
     return net if account.is_debit_normal else -net
+
+
+# ---- closed days ---------------------------------------------------------------------
+
+CLOSE_AFTER = timedelta(hours=1)
+"""A day is closed an hour after its midnight. An entry is stamped when its transaction writes
+it and seen when that transaction commits; the money paths' transactions last milliseconds, so
+an hour later every entry stamped before midnight is visible."""
+
+
+def _local_day(moment: datetime) -> date:
+    # Always the ledger's zone, Africa/Dar_es_Salaam, whatever zone a request activated.
+    return timezone.localtime(moment, timezone.get_default_timezone()).date()
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_default_timezone())
+
+
+def ledger_close_days(*, now: datetime | None = None) -> int:
+    """Store the closing balance of every uncached account for each ended day not yet closed.
+
+    Returns the rows written. A day closes CLOSE_AFTER after its end, with one row per day from
+    the account's first entry (or its opening) on. A closed day is never rewritten: running twice,
+    or on two workers at once, writes each row once. Celery beat runs it hourly.
+    """
+    last = _local_day((now or timezone.now()) - CLOSE_AFTER) - timedelta(days=1)
+    written = 0
+    for account in LedgerAccount.objects.filter(kind__in=LedgerAccount.UNCACHED_KINDS).order_by("pk"):
+        closed = account.days.order_by("-day").values_list("day", "balance").first()
+        if closed is not None:
+            first, balance = closed[0] + timedelta(days=1), closed[1]
+        else:
+            oldest = account.entries.order_by("created_at").values_list("created_at", flat=True).first()
+            first, balance = _local_day(min(account.created_at, oldest or account.created_at)), Decimal(0)
+        if first > last:
+            continue
+        nets = dict(
+            account.entries.filter(
+                created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
+            )
+            .annotate(local_day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
+            .values("local_day")
+            .annotate(net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))))
+            .order_by()
+            .values_list("local_day", "net")
+        )
+        rows = []
+        for offset in range((last - first).days + 1):
+            day = first + timedelta(days=offset)
+            balance += _normal_side(account, nets.get(day, Decimal(0)))
+            rows.append(LedgerAccountDay(account=account, day=day, balance=balance))
+        written += len(insert_all_on_conflict(rows, on_conflict="ON CONFLICT (account_id, day) DO NOTHING"))
+    return written
+
+
+def ledger_reopen_days(*, since: date) -> int:
+    """Forget the closed days from ``since`` on (to close them again from the journal); returns how many."""
+    deleted, _ = LedgerAccountDay.objects.filter(day__gte=since).delete()
+    return deleted
+
+
+def _closed_days_differences() -> list[dict[str, str]]:
+    """Each account's last closed day against the journal up to that day's end (the audit's third check)."""
+    latest = LedgerAccountDay.objects.select_related("account").order_by("account_id", "-day").distinct("account_id")
+    differences = []
+    for closed in latest:
+        account = closed.account
+        entries = account.entries.filter(created_at__lt=_day_start(closed.day + timedelta(days=1)))
+        expected = _normal_side(account, _net(entries))
+        if closed.balance != expected:
+            differences.append(
+                {
+                    "problem": "closed day differs from entries",
+                    "account": str(account.pk),
+                    "kind": account.kind,
+                    "currency": account.currency,
+                    "day": closed.day.isoformat(),
+                    "closed": str(closed.balance),
+                    "entries": str(expected),
+                }
+            )
+    return differences
 
 
 @dataclass(frozen=True)
@@ -359,10 +465,12 @@ def trial_balance(at: datetime) -> TrialBalance:
 
 
 def ledger_audit(*, record: bool = True) -> LedgerAuditRun:
-    """Recompute every cached balance from its entries and re-check every transaction balances.
+    """Recompute every cached balance from its entries, re-check every transaction balances and each
+    platform account's last closed day.
 
-    Two aggregate scans of the journal, whatever its size. The verdict is stored (unless
-    `record` is false) for the ledger page, metrics and the nightly alert.
+    Two aggregate scans of the journal, whatever its size, and one index scan per platform
+    account. The verdict is stored (unless `record` is false) for the ledger page, metrics and
+    the nightly alert.
     """
     started = time.monotonic()
     differences: list[dict[str, str]] = []
@@ -413,6 +521,7 @@ def ledger_audit(*, record: bool = True) -> LedgerAuditRun:
             )
         cursor.execute("SELECT COUNT(*) FROM revenue_ledgertransaction")
         (transactions,) = cursor.fetchone()
+    differences.extend(_closed_days_differences())
     run = LedgerAuditRun(
         ok=not differences,
         accounts_checked=len(rows),

@@ -386,6 +386,18 @@ class Payout(models.Model):
             models.Index(fields=["status", "next_submission_at"]),
             # The home page's queue of payouts waiting for a person: a handful among millions.
             models.Index(fields=["id"], condition=models.Q(needs_review=True), name="payout_needs_review"),
+            # The home page's queues of payouts returned (anti-joined with their retries by id) and of
+            # payouts waiting too long (by creation and submission time): index-only counts of the few
+            # thousand rows in those states, not a walk of the table.
+            models.Index(
+                fields=["id"], condition=models.Q(status__in=["FAILED", "REFUNDED", "REVERSED"]), name="payout_returned"
+            ),
+            models.Index(
+                fields=["created_at"],
+                include=["submitted_at"],
+                condition=models.Q(status__in=["PENDING", "PROCESSING"]),
+                name="payout_in_flight",
+            ),
         ]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="payout_amount_positive")]
         permissions = [
@@ -460,6 +472,27 @@ class Deposit(models.Model):
 
     def __str__(self) -> str:
         return f"Deposit {self.reference} · {format_money(self.amount, self.currency)}"
+
+
+class LedgerAccountDay(models.Model):
+    """The closing balance of a platform account that keeps no cached balance, at the end of one
+    local day (every entry before the next day's midnight in Africa/Dar_es_Salaam), on its
+    normal side.
+
+    A balance read sums only the entries after the last closed day (ledger.balance_as_of), not the
+    whole journal. Written by ledger.ledger_close_days once a day has ended; checked by the audit.
+    """
+
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="days")
+    day = models.DateField()
+    balance = money_field()
+    closed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "day"], name="one_closing_balance_per_account_day")]
+
+    def __str__(self) -> str:
+        return f"{self.account} · {self.day} · {self.balance}"
 
 
 class LedgerAuditRun(models.Model):

@@ -9,8 +9,7 @@ from celery import shared_task
 from notifications.models import Notification
 from notifications.services import notify_staff
 
-from . import fees, polling, statement_files, submission
-from .ledger import ledger_audit as run_ledger_audit
+from . import fees, ledger, polling, statement_files, submission
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +23,7 @@ def earnings_release_due() -> int:
 @shared_task
 def ledger_audit() -> bool:
     """Nightly audit of the ledger; any difference alerts finance. Returns the verdict."""
-    run = run_ledger_audit()
+    run = ledger.ledger_audit()
     if not run.ok:
         notify_staff(
             kind=Notification.Kind.FINANCE_ALERT,
@@ -70,3 +69,9 @@ def payout_submit_enqueue(payout_id: int, *, countdown: float = 0) -> None:
         payout_submit.apply_async((payout_id,), countdown=max(countdown, 0))
     except Exception:
         logger.warning("payout=%s submission not enqueued (broker unavailable); the sweeper will submit it", payout_id)
+
+
+@shared_task
+def ledger_close_days() -> int:
+    """Close the platform accounts' ended days (hourly, Celery beat); returns the rows written."""
+    return ledger.ledger_close_days()

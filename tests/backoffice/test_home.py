@@ -4,11 +4,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+import requests
+import responses
+import time_machine
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from backoffice.home import volumes, volumes_refresh
+from backoffice.models import DayVolume
 from backoffice.queues import QUEUES
 from clickpesa.models import WebhookEvent
 from notifications.models import Notification
@@ -170,3 +176,69 @@ def test_approvals_waiting_are_counted_for_finance_and_link_to_their_list(financ
     listed = finance.get("/admin/revenue/approval/", {"queue": "approvals_waiting"})
     assert listed.status_code == 200
     assert "1 approval" in listed.content.decode()
+
+
+@pytest.mark.django_db
+def test_stored_volumes_of_ended_days_show_what_the_tables_say(finance):
+    with time_machine.travel(timezone.now() - timedelta(days=3)):
+        paid_payout()
+    paid_payout()
+    live = {v.label: v.days for v in home(finance.get(HOME))["volumes"]}
+    assert volumes_refresh() == 3 * 29  # every ended day of the 30, each volume, empty days too
+    with CaptureQueriesContext(connection) as queries:
+        stored = {v.label: v.days for v in volumes()}
+    assert len(queries) == 4  # the stored days, then today per volume
+    assert stored == live
+    assert sum(d.amount for d in stored["Payouts paid"]) == Decimal("92000.00")
+
+
+@pytest.mark.django_db
+def test_an_ended_day_not_yet_stored_is_summed_from_the_tables(finance):
+    with time_machine.travel(timezone.now() - timedelta(days=5)):
+        paid_payout()
+    volumes_refresh()
+    five_days_ago = timezone.localdate() - timedelta(days=5)
+    DayVolume.objects.filter(day=five_days_ago).delete()  # as before the first hourly refresh
+    by_day = {d.day: d.amount for d in next(v for v in volumes() if v.label == "Payouts paid").days}
+    assert by_day[five_days_ago] == Decimal("46000.00")
+
+
+@pytest.mark.django_db
+def test_a_refresh_rewrites_stored_days_from_the_tables(finance):
+    with time_machine.travel(timezone.now() - timedelta(days=2)):
+        payout = paid_payout()
+    volumes_refresh()
+    Payout.objects.filter(pk=payout.pk).update(amount=Decimal("40000.00"))  # what a later change would do
+    volumes_refresh()
+    two_days_ago = timezone.localdate() - timedelta(days=2)
+    assert DayVolume.objects.get(metric="payouts", day=two_days_ago).amount == Decimal("40000.00")
+
+
+@pytest.fixture
+def process_cache(settings):
+    """A cache of this process alone: the balance API's answer cached by one test never reaches another."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "home"}}
+    cache.clear()
+
+
+@pytest.mark.django_db
+def test_an_unreachable_balance_api_is_asked_again_after_a_minute_not_on_every_view(finance, settings, process_cache):
+    settings.CLICKPESA_CLIENT_ID, settings.CLICKPESA_API_KEY = "home-client", "home-key"
+    base = settings.CLICKPESA_BASE_URL
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as api:
+        api.post(f"{base}/generate-token", body=requests.ConnectionError("ClickPesa unreachable"))
+        cash = home(finance.get(HOME))["cash"]
+        assert cash.theirs is None and cash.source == "no statement with balances imported yet"
+        asked = len(api.calls)
+        assert asked >= 1
+        home(finance.get(HOME))
+        assert len(api.calls) == asked  # the failure is remembered: no second wait for ClickPesa's timeout
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)), responses.RequestsMock() as api:
+        api.post(f"{base}/generate-token", json={"success": True, "token": "Bearer home-token"})
+        api.get(f"{base}/account/balance", body='[{"currency":"TZS","balance":1000.00}]')
+        cash = home(finance.get(HOME))["cash"]
+    assert (cash.source, cash.theirs, cash.difference) == (
+        "ClickPesa's balance API",
+        Decimal("1000.00"),
+        Decimal("1000.00"),
+    )
