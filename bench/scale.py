@@ -27,7 +27,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
 
@@ -42,7 +42,7 @@ from api.models import Scope, StorefrontKey
 from backoffice.home import volumes_refresh
 from payments.models import Order, Payment
 from revenue.fees import platform_fee_quote, processing_fee
-from revenue.ledger import account_book, ledger_close_days
+from revenue.ledger import account_book, ledger_close_days, ledger_reopen_days
 from revenue.models import LedgerAccount, LedgerEntry, LedgerTransaction, Payout, PlatformFee, TransactionType
 
 from .table import percentile
@@ -484,8 +484,12 @@ def _vacuum(tables: Iterable[str]) -> None:
 
 def _close() -> float:
     """What Celery beat does every hour on a running service: close the ledger's ended days and
-    store the home page's volumes of ended days. Returns the seconds it took."""
+    store the home page's volumes of ended days. Returns the seconds it took.
+
+    The loader writes entries into days already closed by the first step's close, as a backfill
+    would: those days are reopened first, as `ledger_close_days --reopen-from` does after one."""
     started = time.monotonic()
+    ledger_reopen_days(since=date.min)
     closed, stored = ledger_close_days(), volumes_refresh()
     seconds = time.monotonic() - started
     print(f"  closed {closed} ledger account days, stored {stored} day volumes in {seconds:.1f}s", flush=True)
