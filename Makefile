@@ -44,7 +44,7 @@ need_broker = if [ -z "$${CELERY_BROKER_URL:-}" ] && ! $(call dotenv_has,CELERY_
 		exit 1; \
 	fi
 
-.PHONY: help venv run serve test lint fmt typecheck migrations-check worker beat demo bench bench-scale db-stop clean
+.PHONY: help venv run serve test lint fmt typecheck migrations-check worker settler beat demo bench bench-scale db-stop clean
 
 help:
 	@echo "make run               migrate, seed demo data, serve the admin at $(ADMIN_URL)"
@@ -54,6 +54,7 @@ help:
 	@echo "make typecheck         mypy (django-stubs) over the apps"
 	@echo "make migrations-check  fail if models and migrations disagree"
 	@echo "make worker | beat     Celery worker | scheduler (need CELERY_BROKER_URL)"
+	@echo "make settler           a worker for the settle queue alone, beside make worker"
 	@echo "make demo | bench      end-to-end demo | benchmarks (BENCH_SECONDS=30, BENCH_SCALE=0.05; see bench/README.md)"
 	@echo "make bench-scale       the back-office benchmark at full scale (1,000,000 payouts; 5 to 10 minutes)"
 	@echo "make venv              create .venv and install requirements-dev.txt when changed"
@@ -126,6 +127,12 @@ migrations-check: venv
 worker: venv
 	@$(need_broker); $(with_db); \
 	exec $(BIN)/celery -A blinno worker --loglevel=INFO
+
+# A worker for the settle queue alone (blinno/celery.py), beside `make worker`: webhooks settle
+# whatever the e-mail backlog.
+settler: venv
+	@$(need_broker); $(with_db); \
+	exec $(BIN)/celery -A blinno worker --loglevel=INFO --queues "$${CELERY_TASK_DEFAULT_QUEUE:-celery}.settle"
 
 beat: venv
 	@$(need_broker); $(with_db); \

@@ -5,7 +5,7 @@ Environment (all optional):
 * ``BENCH_DATABASE_URL``: the database to use, dropped and recreated on every run; default:
   ``DATABASE_URL``'s database with ``_bench`` appended, on the same server.
 * ``BENCH_REDIS_URL``: the Celery broker of the server under test (default Redis DB 11 on
-  127.0.0.1); the bench's queue is ``bench`` and is emptied before and after.
+  127.0.0.1); the bench's queues are ``bench`` and ``bench.settle``, emptied before and after.
 * ``BENCH_SECONDS`` (30): length of each throughput run (acknowledgements, end to end, sync).
   ``BENCH_SCALE`` (0.05): the fraction of the back-office data set to load (1 = 1,000,000
   payouts, 2,000,000 fee rows, 5,000,000 ledger entries). ``BENCH_SCENARIOS``: a comma list of
@@ -93,6 +93,7 @@ from django.db import connection, connections  # noqa: E402
 from bench import data  # noqa: E402
 from bench.baseline_urls import BASELINE_PATH  # noqa: E402
 from bench.table import percentile  # noqa: E402
+from blinno.celery import settle_queue  # noqa: E402
 
 
 def _recreate_database() -> None:
@@ -114,13 +115,13 @@ def _recreate_database() -> None:
 
 
 def _empty_queue() -> None:
-    """Empty the bench's Celery queue and kombu's bindings of it; stop clearly when Redis is not there."""
+    """Empty the bench's Celery queues and kombu's bindings of them; stop clearly when Redis is not there."""
     import redis
 
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2)
     try:
-        queue = settings.CELERY_TASK_DEFAULT_QUEUE
-        client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+        for queue in (settings.CELERY_TASK_DEFAULT_QUEUE, settle_queue(settings.CELERY_TASK_DEFAULT_QUEUE)):
+            client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
     except redis.ConnectionError as exc:
         raise SystemExit(
             f"Redis is not reachable at {settings.CELERY_BROKER_URL} ({exc}); start it or set BENCH_REDIS_URL."
@@ -198,7 +199,7 @@ class Server:
 
 
 class Worker:
-    """One Celery worker (one process, one task at a time) on the bench's queue: the settler."""
+    """One Celery worker (one process, one task at a time) on the bench's two queues: the settler and the mailer."""
 
     def __init__(self) -> None:
         self.log = RESULTS / "celery-worker.log"
@@ -211,7 +212,7 @@ class Worker:
             "blinno",
             "worker",
             "--pool=solo",
-            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE}",
+            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE},{settle_queue(settings.CELERY_TASK_DEFAULT_QUEUE)}",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

@@ -59,6 +59,7 @@ from django.db import connection
 from kombu import Exchange, Queue
 
 from blinno.celery import app as celery_app
+from blinno.celery import settle_queue
 from blinno.devdb import django_url
 
 DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/4"
@@ -151,7 +152,7 @@ def publishing_to(url: str) -> Iterator[None]:
 
 
 class CeleryWorker:
-    """One `celery -A blinno worker` subprocess consuming its own queue on `broker_url`."""
+    """One `celery -A blinno worker` subprocess consuming its own queues on `broker_url`."""
 
     def __init__(
         self,
@@ -167,6 +168,8 @@ class CeleryWorker:
         self.broker_url = broker_url
         self.database_url = database_url
         self.queue = f"test-{uuid.uuid4().hex[:12]}"
+        # The default queue and the settler's beside it (blinno.celery): this one worker takes both.
+        self.queues = (self.queue, settle_queue(self.queue))
         self.node = f"{self.queue}@{socket.gethostname()}"
         self.email_dir = workdir / "emails"
         self.email_dir.mkdir(parents=True, exist_ok=True)
@@ -219,7 +222,7 @@ class CeleryWorker:
             "--hostname",
             self.node,
             "--queues",
-            self.queue,
+            ",".join(self.queues),
             "--pool",
             self.pool,
             "--concurrency",
@@ -307,23 +310,24 @@ class CeleryWorker:
             path.unlink()
 
     def purge(self) -> int:
-        """Drop the tasks waiting in this worker's queue; returns how many."""
+        """Drop the tasks waiting in this worker's queues; returns how many."""
         with self._control.connection_for_write() as conn:
-            return conn.default_channel.queue_purge(self.queue) or 0
+            return sum(conn.default_channel.queue_purge(queue) or 0 for queue in self.queues)
 
     def close(self) -> None:
         """Stop the worker and remove its queue, and the tasks a killed worker left unacknowledged, from Redis."""
         self.stop()
         with self._control.connection_for_write() as conn:
             channel = conn.default_channel
-            # Declared here so that this channel knows the queue's binding and deletes it too.
-            queue = Queue(self.queue, Exchange(self.queue, type="direct"), routing_key=self.queue)(channel)
-            queue.declare()
-            queue.delete()
-            # Left alone, Redis would put these back on the deleted queue after the visibility timeout.
+            for name in self.queues:
+                # Declared here so that this channel knows the queue's binding and deletes it too.
+                queue = Queue(name, Exchange(name, type="direct"), routing_key=name)(channel)
+                queue.declare()
+                queue.delete()
+            # Left alone, Redis would put these back on the deleted queues after the visibility timeout.
             client = channel.client
             for tag, payload in client.hgetall(channel.unacked_key).items():
-                if json.loads(payload)[2] == self.queue:
+                if json.loads(payload)[2] in self.queues:
                     client.hdel(channel.unacked_key, tag)
                     client.zrem(channel.unacked_index_key, tag)
         self._control.close()
