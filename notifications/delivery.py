@@ -1,8 +1,9 @@
-"""Delivering the outbox: claim a row, send it, record the outcome; sweep what was left behind.
+"""Delivering the outbox: claim rows, send them, record each outcome; sweep what was left behind.
 
-``notification_send`` claims a row with a compare-and-set (PENDING -> SENDING) so two workers
-never send one row at once. A failed send goes back to PENDING with its error and a later
-``next_attempt_at`` (backoff); after settings.NOTIFICATION_MAX_ATTEMPTS it is FAILED.
+``notifications_send`` claims a message's rows with one compare-and-set (PENDING -> SENDING)
+so two workers never send one row at once, and sends them over one mail-server connection. A
+failed send goes back to PENDING with its error and a later ``next_attempt_at`` (backoff);
+after settings.NOTIFICATION_MAX_ATTEMPTS it is FAILED.
 
 Delivery is at least once, never "exactly once": an email handed to the mail server by a
 worker that dies before it records SENT is sent again once the sweeper takes the row back
@@ -13,6 +14,7 @@ SENT update committing, is the only way one row is emailed twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -55,21 +57,34 @@ def notification_claim(notification_id: int) -> Notification | None:
     about a row that is SENDING, SENT, FAILED or not yet due) get None. The claim counts
     as an attempt and stamps `claimed_at`, which identifies this claim from then on.
     """
+    return next(iter(notifications_claim([notification_id])), None)
+
+
+def notifications_claim(notification_ids: Sequence[int]) -> list[Notification]:
+    """Claim every due PENDING row among ``notification_ids`` in one ``UPDATE ... RETURNING``, in id order.
+
+    As :func:`notification_claim` for each row: a row goes to exactly one of any number of
+    concurrent callers, and only this claim's rows come back.
+    """
+    if not notification_ids:
+        return []
     now = timezone.now()
-    claimed = Notification.objects.filter(
-        pk=notification_id, status=Status.PENDING, next_attempt_at__lte=now + DUE_SLACK
-    ).update(status=Status.SENDING, claimed_at=now, attempts=F("attempts") + 1)
-    return Notification.objects.get(pk=notification_id) if claimed == 1 else None
+    table = Notification._meta.db_table
+    sql = (
+        f"UPDATE {table} SET status = %s, claimed_at = %s, attempts = attempts + 1 "  # noqa: S608 - the model's table
+        "WHERE id = ANY(%s) AND status = %s AND next_attempt_at <= %s RETURNING *"
+    )
+    claimed = Notification.objects.raw(
+        sql, [Status.SENDING, now, list(notification_ids), Status.PENDING, now + DUE_SLACK]
+    )
+    return sorted(claimed, key=lambda n: n.pk)
 
 
-def _send_email(notification: Notification) -> None:
-    timeout = settings.EMAIL_TIMEOUT or SEND_TIMEOUT_SECONDS
+def _message(notification: Notification) -> EmailMessage:
     message = EmailMessage(notification.subject, notification.body, to=[notification.email])
     if notification.attachment_name and notification.attachment is not None:
         message.attach(notification.attachment_name, bytes(notification.attachment), notification.attachment_type)
-    with get_connection(timeout=timeout) as connection:
-        message.connection = connection
-        message.send()
+    return message
 
 
 def notification_send(notification_id: int) -> bool:
@@ -79,32 +94,64 @@ def notification_send(notification_id: int) -> bool:
     or not yet due). A failed send keeps its error on the row: below
     settings.NOTIFICATION_MAX_ATTEMPTS the row is PENDING again, due after an exponential
     backoff, and NotificationRetry says when; at the limit it is FAILED (returns False).
-    Updates after the send are fenced by this claim's `claimed_at`, so a worker whose row
-    the sweeper took back cannot overwrite the new owner's outcome.
     """
-    notification = notification_claim(notification_id)
-    if notification is None:
-        return False
-    mine = Notification.objects.filter(pk=notification.pk, status=Status.SENDING, claimed_at=notification.claimed_at)
+    sent, retries = notifications_send([notification_id])
+    if retries:
+        raise retries[0]
+    return sent == 1
+
+
+def notifications_send(notification_ids: Sequence[int]) -> tuple[int, list[NotificationRetry]]:
+    """Claim the due rows among ``notification_ids`` in one statement and email them over one connection.
+
+    Returns how many were sent and a NotificationRetry for each send that failed and will be
+    tried again (see :func:`notification_send`). Each row is recorded SENT right after the mail
+    server took it, so a worker lost mid-batch sends again only the row it was sending. Updates
+    after a send are fenced by the claim's `claimed_at`, so a worker whose row the sweeper took
+    back cannot overwrite the new owner's outcome.
+    """
+    claimed = notifications_claim(notification_ids)
+    if not claimed:
+        return 0, []
+    sent, retries = 0, []
     try:
-        _send_email(notification)
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"[:2000]
-        if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
-            mine.update(status=Status.FAILED, last_error=error)
-            logger.error("notification %s failed after %d attempts: %s", notification.pk, notification.attempts, error)
-            return False
-        retry_in = int(retry_delay(notification.attempts).total_seconds())
-        if mine.update(
-            status=Status.PENDING, last_error=error, next_attempt_at=timezone.now() + timedelta(seconds=retry_in)
-        ):
-            raise NotificationRetry(notification.pk, error, retry_in) from exc
-        return False
-    # The email is out: record it whoever holds the row now, so nobody sends it again.
-    Notification.objects.filter(pk=notification.pk).exclude(status=Status.SENT).update(
-        status=Status.SENT, sent_at=timezone.now(), last_error=""
-    )
-    return True
+        connection = get_connection(timeout=settings.EMAIL_TIMEOUT or SEND_TIMEOUT_SECONDS)
+        connection.open()
+    except Exception as exc:  # the mail server is down: every claimed row failed this attempt
+        return 0, [retry for n in claimed if (retry := _failed(n, exc)) is not None]
+    try:
+        for notification in claimed:
+            try:
+                connection.send_messages([_message(notification)])
+            except Exception as exc:
+                if (retry := _failed(notification, exc)) is not None:
+                    retries.append(retry)
+                continue
+            # The email is out: record it whoever holds the row now, so nobody sends it again.
+            sent += (
+                Notification.objects.filter(pk=notification.pk)
+                .exclude(status=Status.SENT)
+                .update(status=Status.SENT, sent_at=timezone.now(), last_error="")
+            )
+    finally:
+        connection.close()
+    return sent, retries
+
+
+def _failed(notification: Notification, exc: Exception) -> NotificationRetry | None:
+    """Record a failed send on this claim's row: PENDING after a backoff (returned), or FAILED at the limit."""
+    mine = Notification.objects.filter(pk=notification.pk, status=Status.SENDING, claimed_at=notification.claimed_at)
+    error = f"{type(exc).__name__}: {exc}"[:2000]
+    if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
+        mine.update(status=Status.FAILED, last_error=error)
+        logger.error("notification %s failed after %d attempts: %s", notification.pk, notification.attempts, error)
+        return None
+    retry_in = int(retry_delay(notification.attempts).total_seconds())
+    if mine.update(
+        status=Status.PENDING, last_error=error, next_attempt_at=timezone.now() + timedelta(seconds=retry_in)
+    ):
+        return NotificationRetry(notification.pk, error, retry_in)
+    return None
 
 
 def notifications_sweep(

@@ -34,24 +34,22 @@ def notification_deliver(self: Task, notification_id: int) -> bool:
 
 @shared_task(acks_late=True)
 def notification_deliver_many(notification_ids: list[int]) -> int:
-    """Send each notification of one transaction (one broker message for all); return how many were sent.
+    """Send the notifications of one transaction (one broker message, one claim, one mail connection).
 
-    A row whose send fails is retried alone, by `notification_deliver` when its backoff says
-    it is due; the others go on. A worker lost mid-batch leaves the message unacknowledged:
-    redelivered, it skips the rows already sent (each send claims its row first).
+    Returns how many were sent. A row whose send fails is retried alone, by
+    `notification_deliver` when its backoff says it is due; the others go on. A worker lost
+    mid-batch leaves the message unacknowledged: redelivered, it skips the rows already sent
+    or claimed (the claim takes only PENDING rows; the sweeper takes back a lost claim).
     """
-    sent = 0
-    for notification_id in notification_ids:
+    sent, retries = delivery.notifications_send(notification_ids)
+    if notification_deliver_many.request.is_eager:
+        return sent  # in-process, as in notification_deliver: the sweeper retries the failures
+    for retry in retries:
         try:
-            sent += delivery.notification_send(notification_id)
-        except delivery.NotificationRetry as exc:
-            if notification_deliver_many.request.is_eager:
-                continue  # in-process, as in notification_deliver: the sweeper retries it
-            try:
-                notification_deliver.apply_async((notification_id,), countdown=exc.retry_in)
-            except Exception:
-                # The row is PENDING with its due time: the sweeper sends it when the broker is back.
-                logger.warning("notification %s: retry not enqueued; the sweeper will retry it", notification_id)
+            notification_deliver.apply_async((retry.notification_id,), countdown=retry.retry_in)
+        except Exception:
+            # The row is PENDING with its due time: the sweeper sends it when the broker is back.
+            logger.warning("notification %s: retry not enqueued; the sweeper will retry it", retry.notification_id)
     return sent
 
 

@@ -1,9 +1,13 @@
 """Sending one notification: SENT on success; on failure the error is kept and the row retried, then FAILED."""
 
+import smtplib
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from notifications.delivery import NotificationRetry, notification_claim, notification_send
@@ -167,3 +171,40 @@ def test_a_batch_whose_sends_fail_goes_on_and_leaves_each_row_to_its_backoff(smt
         row.refresh_from_db()
         assert (row.status, row.attempts) == (Notification.Status.PENDING, 1)
         assert row.next_attempt_at > timezone.now()
+
+
+class BouncingMailServer(locmem.EmailBackend):
+    """Django's in-memory mail backend that counts its connections and refuses addresses with "bounce"."""
+
+    connections = 0
+
+    def open(self) -> bool:
+        type(self).connections += 1
+        return super().open()
+
+    def send_messages(self, messages):
+        if any("bounce" in address for message in messages for address in message.to):
+            raise smtplib.SMTPRecipientsRefused({message.to[0]: (550, b"no such mailbox") for message in messages})
+        return super().send_messages(messages)
+
+
+def test_a_batch_is_one_claim_and_one_mail_connection_and_a_refused_address_holds_back_only_its_row(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.BouncingMailServer"
+    BouncingMailServer.connections = 0
+    first, bounced, last = (
+        NotificationFactory(email="first@example.com"),
+        NotificationFactory(email="bounce@example.com"),
+        NotificationFactory(email="last@example.com"),
+    )
+
+    with CaptureQueriesContext(connection) as queries:
+        assert notification_deliver_many.delay([first.pk, bounced.pk, last.pk]).get() == 2
+
+    # One UPDATE ... RETURNING claims the three; then one UPDATE per outcome (three before: claim, read, record).
+    assert len(queries) == 4
+    assert BouncingMailServer.connections == 1
+    assert [m.to for m in mail.outbox] == [["first@example.com"], ["last@example.com"]]
+    statuses = dict(Notification.objects.values_list("email", "status"))
+    assert statuses == {"first@example.com": "SENT", "bounce@example.com": "PENDING", "last@example.com": "SENT"}
+    bounced.refresh_from_db()
+    assert "no such mailbox" in bounced.last_error and bounced.next_attempt_at > timezone.now()
