@@ -71,8 +71,10 @@ def _kill_mid_send(worker: CeleryWorker, settings, *, pause: str) -> tuple[Notif
 
     assert post_webhook(Client(), payment_body(payment), key=KEY).json()["status"] == "processed"
 
+    # The message's rows are claimed together and sent in id order: the first is the one being sent.
     claimed = wait_for(
-        lambda: Notification.objects.filter(status=Notification.Status.SENDING).first(), what="a send to start"
+        lambda: Notification.objects.filter(status=Notification.Status.SENDING).order_by("pk").first(),
+        what="a send to start",
     )
     if pause == "after":
         wait_for(lambda: sent_emails(worker.emails()), what="the mail backend to accept the message")
@@ -86,8 +88,9 @@ def _kill_mid_send(worker: CeleryWorker, settings, *, pause: str) -> tuple[Notif
 def _sweep_after_the_grace_period() -> None:
     """What beat's sweep does once the dead worker's claim is older than CLAIM_GRACE.
 
-    Rows still PENDING are made as overdue as the sweep wants them (SWEEP_AFTER): a webhook's
-    notifications travel in one message, so the rows after the one being sent died with it.
+    A webhook's notifications travel in one message and are claimed together, so the rows after
+    the one being sent are SENDING under the dead worker's claim too, and come back with it.
+    Rows still PENDING are made as overdue as the sweep wants them (SWEEP_AFTER).
     """
     Notification.objects.filter(status=Notification.Status.SENDING).update(
         claimed_at=F("claimed_at") - CLAIM_GRACE - timedelta(minutes=1)
@@ -101,15 +104,15 @@ def _sweep_after_the_grace_period() -> None:
 def test_a_worker_killed_before_the_mail_server_took_the_message_sends_each_notification_once(worker, settings):
     claimed, other = _kill_mid_send(worker, settings, pause="before")
 
-    # Both rows were in the killed worker's message: one claimed mid-send, the other not reached.
-    assert (_status(claimed), _status(other)) == (Notification.Status.SENDING, Notification.Status.PENDING)
+    # Both rows were in the killed worker's message and claim: one mid-send, the other not reached.
+    assert (_status(claimed), _status(other)) == (Notification.Status.SENDING, Notification.Status.SENDING)
 
     _sweep_after_the_grace_period()
 
     wait_for(lambda: _status(claimed) == Notification.Status.SENT, what="the sweeper to resend the lost one")
     wait_for(lambda: _status(other) == Notification.Status.SENT, what="the sweeper to send the other")
     assert sent_emails(worker.emails()) == {(claimed.email, claimed.subject): 1, (other.email, other.subject): 1}
-    assert (claimed.attempts, other.attempts) == (2, 1)
+    assert (claimed.attempts, other.attempts) == (2, 2)
     assert LedgerTransaction.objects.filter(kind=LedgerTransaction.Kind.PAYMENT_CAPTURE).count() == 1
 
 
