@@ -24,8 +24,14 @@ from revenue.admin.common import admin_user, journal_for
 from revenue.models import PlatformFee
 
 from .models import Booking, Order, OrderLine, Payment, Refund, RefundLine, Subscription
-from .refunds import RefundError, refund_request
-from .services import PaymentError, payment_requery, payment_review_capture, payment_review_dismiss
+from .refunds import RefundError, refund_request, refund_uncredited_request
+from .services import (
+    PaymentError,
+    payment_requery,
+    payment_review_capture,
+    payment_review_dismiss,
+    uncredited_refund_waiting,
+)
 
 BUYER_SEARCH = (
     "order__buyer__username",
@@ -217,12 +223,21 @@ class PaymentAdmin(ReadOnlyAdmin):
         by = admin_user(request)
 
         def resolve() -> str:
-            if request.POST.get("resolution") == "dismiss":
+            resolution = request.POST.get("resolution")
+            if resolution == "dismiss":
                 return payment_review_dismiss(payment, reason=request.POST.get("reason", ""), by=by)
             try:
                 collected = Decimal(request.POST.get("collected", "").replace(",", "").strip())
             except InvalidOperation:
                 raise PaymentError("Enter the amount ClickPesa collected, e.g. 51000.00.", code="bad_amount") from None
+            if resolution == "refund":
+                refund = refund_uncredited_request(
+                    payment, collected=collected, note=request.POST.get("note", ""), by=by
+                )
+                return (
+                    f"Refund #{refund.pk} of {format_money(refund.amount, refund.currency)} to the buyer asked for: "
+                    "another person approves it under Approvals; then it is paid and this review closes."
+                )
             return payment_review_capture(payment, collected=collected, by=by)
 
         back = reverse("admin:payments_payment_change", args=[payment.pk])
@@ -248,6 +263,8 @@ class PaymentAdmin(ReadOnlyAdmin):
                 "webhook_events": webhook_events_for(request, payment.reference),
                 "can_review": payment.status == Payment.Status.NEEDS_REVIEW
                 and request.user.has_perm("payments.review_payment"),
+                "can_refund_uncredited": payment.completed_at is None,
+                "refund_waiting": uncredited_refund_waiting(payment),
                 "ledger_transactions": journal_for(request, payment.ledger_transactions.all()),
             }
         return super().change_view(request, object_id, form_url, extra_context)

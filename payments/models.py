@@ -199,6 +199,8 @@ class Refund(models.Model):
         DUPLICATE = "DUPLICATE", "Charged twice"
         FRAUD = "FRAUD", "Fraud"
         OTHER = "OTHER", "Other"
+        # Money ClickPesa collected for a payment held for review and never credited (payments.refunds).
+        UNCREDITED = "UNCREDITED", "Collected, never credited"
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")

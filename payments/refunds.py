@@ -1,5 +1,8 @@
 """Refunds to buyers, started by staff (or the storefront): asked for, approved by another person, paid out.
 
+:func:`refund_uncredited_request` does the same for money ClickPesa collected for a payment held
+for review that was never credited: approved, it is paid back and the review closes.
+
 :func:`refund_request` records a full or partial refund of a paid order's lines and asks for
 approval (revenue.approvals); nothing moves yet. Approving it (:func:`_approved`, registered
 from ``PaymentsConfig.ready``) pays it to the buyer's wallet as a refund payout
@@ -26,10 +29,10 @@ from core.users import User
 from revenue import approvals
 from revenue.approvals import approval_request
 from revenue.models import Approval, PlatformFee
-from revenue.services import refund_payout_create
+from revenue.services import refund_payout_create, uncredited_refund_payout_create
 
 from .models import Order, OrderLine, Payment, Refund, RefundLine
-from .services import order_refunded
+from .services import order_refunded, payment_review_close, uncredited_refund_waiting
 
 
 class RefundError(BlinnoError):
@@ -135,12 +138,66 @@ def refund_request(
     return refund
 
 
+def refund_uncredited_request(payment: Payment, *, collected: Decimal, note: str, by: User) -> Refund:
+    """Ask to give back what ClickPesa collected for a payment held for review that was never credited
+    (an order paid twice, a cancelled order, another amount); another person must approve it.
+
+    Nothing moves yet, and the payment stays in review until the approval: then the money is paid
+    back as a refund payout and the review closes (payment FAILED: nothing was ever credited).
+    While it waits, capturing or dismissing the payment is refused. Refused (``RefundError``)
+    for a payment not in review, one captured before (refund through its order), an amount not
+    positive, a missing note, a buyer without a wallet number, or a refund already waiting.
+    """
+    locked = Payment.objects.select_for_update(of=("self",)).select_related("order__buyer").get(pk=payment.pk)
+    if locked.status != Payment.Status.NEEDS_REVIEW:
+        raise RefundError(f"Payment {locked.reference} is not waiting for review.", code="not_in_review")
+    if locked.completed_at is not None:
+        raise RefundError(
+            f"Payment {locked.reference} was captured: refund it through order #{locked.order_id}.",
+            code="captured_before",
+        )
+    if uncredited_refund_waiting(locked) is not None:
+        raise RefundError(f"A refund of payment {locked.reference} already waits for approval.", code="refund_waiting")
+    if not note.strip():
+        raise RefundError("Say what happened: a note is required.", code="note_required")
+    collected = round_money(collected)
+    if collected <= 0:
+        raise RefundError("What ClickPesa collected must be more than nothing.", code="bad_amount")
+    order = locked.order
+    phone = locked.phone_number or order.buyer.phone_number
+    if not phone:
+        raise RefundError("The buyer has no mobile wallet number to pay the refund to.", code="no_wallet")
+    refund = Refund.objects.create(
+        order=order,
+        payment=locked,
+        reason=Refund.Reason.UNCREDITED,
+        note=note.strip()[:500],
+        amount=collected,
+        currency=locked.currency,
+        phone_number=phone,
+        requested_by=by,
+    )
+    approval_request(
+        Approval.Kind.REFUND,
+        amount=collected,
+        currency=locked.currency,
+        by=by,
+        reason=f"{refund.get_reason_display()}: {refund.note}",
+        summary=f"Refund #{refund.pk} of payment {locked.reference} (never credited) to {order.buyer}",
+        subject_type="payments.refund",
+        subject_id=refund.pk,
+    )
+    return refund
+
+
 def _approved(approval: Approval, by: User) -> str:
     """Pay the refund out to the buyer; a refund of every line in full refunds the order."""
     assert approval.subject_id is not None  # a refund's approval names it
     refund = Refund.objects.select_for_update().select_related("order__buyer").get(pk=approval.subject_id)
     if refund.status != Refund.Status.REQUESTED:
         raise RefundError(f"Refund #{refund.pk} is {refund.get_status_display()}.", code="not_requested")
+    if refund.reason == Refund.Reason.UNCREDITED:
+        return _uncredited_approved(refund, by)
     order = Order.objects.select_for_update().get(pk=refund.order_id)
     if order.status != Order.Status.PAID:
         raise RefundError(
@@ -174,6 +231,31 @@ def _approved(approval: Approval, by: User) -> str:
     Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.APPROVED, payout=payout, updated_at=timezone.now())
     if _refunded_so_far(order) == dict(order.lines.values_list("pk", "amount")):
         order_refunded(order, now=timezone.now())
+    return f"refund payout {payout.reference} of {format_money(refund.amount, refund.currency)} submitted"
+
+
+def _uncredited_approved(refund: Refund, by: User) -> str:
+    """Pay back a never-credited payment's collection and close its review (FAILED, with the refund named)."""
+    payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+    if payment.status != Payment.Status.NEEDS_REVIEW or payment.completed_at is not None:
+        raise RefundError(
+            f"Payment {payment.reference} is {payment.get_status_display()} now; nothing to refund.",
+            code="not_in_review",
+        )
+    payout = uncredited_refund_payout_create(
+        refund.order.buyer,
+        amount=refund.amount,
+        currency=refund.currency,
+        phone_number=refund.phone_number,
+        payment_id=payment.pk,
+        payment_reference=payment.reference,
+        by=by,
+    )
+    Refund.objects.filter(pk=refund.pk).update(status=Refund.Status.APPROVED, payout=payout, updated_at=timezone.now())
+    paid_back = (
+        f"Collected {format_money(refund.amount, refund.currency)}, never credited: refunded by {payout.reference}"
+    )
+    payment_review_close(payment, reason=paid_back, by=by)
     return f"refund payout {payout.reference} of {format_money(refund.amount, refund.currency)} submitted"
 
 

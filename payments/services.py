@@ -517,7 +517,12 @@ def _reversed(
         )
 
     order = payment.order
-    refunded = list(order.refunds.filter(status=Refund.Status.APPROVED).values_list("pk", flat=True))
+    # A refund of another, never-credited payment of the order took nothing from the creators: it does not count.
+    refunded = list(
+        order.refunds.filter(status=Refund.Status.APPROVED)
+        .exclude(reason=Refund.Reason.UNCREDITED)
+        .values_list("pk", flat=True)
+    )
     if refunded:
         # Blinno already paid the buyer back (part of) this order; taking the creators' shares again would
         # charge them twice for one buyer. The buyer may have been paid twice: a person decides.
@@ -776,7 +781,27 @@ def _lock_for_review(payment: Payment) -> Payment:
             f"Payment {locked.reference} is {locked.get_status_display()}, not waiting for review.",
             code="not_in_review",
         )
+    waiting = uncredited_refund_waiting(locked)
+    if waiting is not None:
+        raise PaymentError(
+            f"Refund #{waiting.pk} of payment {locked.reference} waits for approval: approve or reject it first.",
+            code="refund_waiting",
+        )
     return locked
+
+
+def uncredited_refund_waiting(payment: Payment) -> Refund | None:
+    """The refund of this never-credited payment waiting for approval (payments.refunds), if any."""
+    return Refund.objects.filter(
+        payment=payment, reason=Refund.Reason.UNCREDITED, status=Refund.Status.REQUESTED
+    ).first()
+
+
+def payment_review_close(payment: Payment, *, reason: str, by: User) -> None:
+    """Close the review of a locked payment never captured, as FAILED with ``reason`` (nothing was credited)."""
+    now = timezone.now()
+    note = append_note(payment.notes, f"Review closed by {by}: {reason}")
+    payment_transition(payment, Payment.Status.FAILED, now=now, failed_at=now, notes=note, failure_reason=reason[:500])
 
 
 @transaction.atomic

@@ -353,6 +353,28 @@ def post_refund(
     return txn
 
 
+def post_uncredited_refund(*, payout: Payout, payment_id: int, payment_reference: str, by: User) -> LedgerTransaction:
+    """A refund of money ClickPesa collected for a payment our books never credited (one held for review):
+    Dr gateway cash (the money arrived), Cr refunds in flight what the buyer gets back. No creator or fee
+    account moves. Key ``refund:payout:<id>``, like every refund, so a return mirrors it
+    (:func:`_refund_return_postings`): before ClickPesa paid, both entries undone; after, gateway cash
+    back in and out, the money unbooked again."""
+    book = account_book(payout.currency, platform_kinds=[Kind.GATEWAY_CASH, Kind.REFUNDS_IN_FLIGHT])
+    txn, _ = ledger_post(
+        kind=TxnKind.REFUND,
+        idempotency_key=f"refund:payout:{payout.pk}",
+        postings=[
+            debit(book.platform(Kind.GATEWAY_CASH), payout.amount),
+            credit(book.platform(Kind.REFUNDS_IN_FLIGHT), payout.amount),
+        ],
+        memo=f"Refund {payout.reference} of payment {payment_reference}, collected while held for review",
+        payment_id=payment_id,
+        payout=payout,
+        posted_by=by,
+    )
+    return txn
+
+
 def _refund_return_postings(payout: Payout, *, paid: bool, fee_returned: bool) -> list[Posting]:
     """The refund's entries mirrored: each creator's share back where it came from (a receivable's part
     to available, where a debt left since then is recovered as usual), the platform fee back; from refunds

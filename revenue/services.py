@@ -50,6 +50,7 @@ from .postings import (
     post_refund,
     post_reserve,
     post_tax_remittance,
+    post_uncredited_refund,
 )
 from .submission import payout_release_for_submission, payout_submission_rearm
 from .tax import withholding
@@ -478,8 +479,36 @@ def refund_payout_create(
     """Pay an approved refund to the buyer's wallet: a PENDING payout (purpose REFUND, its own reference)
     submitted by the same machinery as creator payouts, and the REFUND posting that takes the creators'
     shares (and the platform fee, by policy) into refunds in flight (revenue.postings.post_refund)."""
+    payout = _refund_payout(buyer, amount=amount, currency=currency, phone_number=phone_number, by=by)
+    post_refund(
+        payout=payout,
+        order_id=order_id,
+        payment_id=payment_id,
+        shares=shares,
+        held=held,
+        platform_fee=platform_fee,
+        captured_on=captured_on,
+        by=by,
+    )
+    _refund_payout_submit(payout, note=f"Refund for order #{order_id}", by=by)
+    return payout
+
+
+def uncredited_refund_payout_create(
+    buyer: User, *, amount: Decimal, currency: str, phone_number: str, payment_id: int, payment_reference: str, by: User
+) -> Payout:
+    """Pay back to the buyer's wallet what ClickPesa collected for a payment never credited (held for review):
+    a refund payout, and the posting that books the money's arrival straight into refunds in flight
+    (revenue.postings.post_uncredited_refund)."""
+    payout = _refund_payout(buyer, amount=amount, currency=currency, phone_number=phone_number, by=by)
+    post_uncredited_refund(payout=payout, payment_id=payment_id, payment_reference=payment_reference, by=by)
+    _refund_payout_submit(payout, note=f"Refund of payment {payment_reference}, never credited", by=by)
+    return payout
+
+
+def _refund_payout(buyer: User, *, amount: Decimal, currency: str, phone_number: str, by: User) -> Payout:
     name = buyer.get_full_name() or buyer.username
-    payout = Payout.objects.create(
+    return Payout.objects.create(
         creator=buyer,
         purpose=Payout.Purpose.REFUND,
         reference=new_reference("BLNRF"),
@@ -496,26 +525,18 @@ def refund_payout_create(
         },
         requested_by=by,
     )
-    post_refund(
-        payout=payout,
-        order_id=order_id,
-        payment_id=payment_id,
-        shares=shares,
-        held=held,
-        platform_fee=platform_fee,
-        captured_on=captured_on,
-        by=by,
-    )
+
+
+def _refund_payout_submit(payout: Payout, *, note: str, by: User) -> None:
     PayoutStatusChange.objects.create(
         payout=payout,
         from_status="",
         to_status=Payout.Status.PENDING,
         source=PayoutStatusChange.Source.ADMIN,
         changed_by=by,
-        note=f"Refund for order #{order_id}: {format_money(amount, currency)} to {payout.destination_label}",
+        note=f"{note}: {format_money(payout.amount, payout.currency)} to {payout.destination_label}",
     )
     transaction.on_commit(lambda: tasks.payout_submit_enqueue(payout.pk), robust=True)
-    return payout
 
 
 # Touching these needs a second person, whatever the amount.
