@@ -138,6 +138,7 @@ def refund_request(
     return refund
 
 
+@transaction.atomic
 def refund_uncredited_request(payment: Payment, *, collected: Decimal, note: str, by: User) -> Refund:
     """Ask to give back what ClickPesa collected for a payment held for review that was never credited
     (an order paid twice, a cancelled order, another amount); another person must approve it.

@@ -1,8 +1,9 @@
 """Finance and Support at work in a real browser (headless Chromium, 1366x768) against a live server.
 
 Finance: the home page's queues, a statement imported, its differing line accepted, the payouts
-reconciled, a payment held for review captured. Support: a payout cleared from review, a stuck
-one submitted now. The home page's counts are read after each step; screenshots are kept under
+reconciled, a payment held for review captured, another (never credited) handed to the refund
+flow and approved by a second person. Support: a payout cleared from review, a stuck one
+submitted now. The home page's counts are read after each step; screenshots are kept under
 .artifacts/ (ignored by git) for a person to look at.
 """
 
@@ -17,6 +18,7 @@ from revenue.models import Payout
 from tests.backoffice.test_browser import CHROMIUM, sync_api
 from tests.backoffice.test_home import needs_review_payment
 from tests.factories import PayoutFactory
+from tests.payments.test_refund_uncredited import paid_for_a_cancelled_order
 from tests.staff import paid_payout, staff
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".artifacts"
@@ -198,3 +200,45 @@ def test_support_clears_a_payout_review_and_submits_a_stuck_payout(live_server):
     assert after["payouts_review"] == "0"
     flagged.refresh_from_db()
     assert flagged.needs_review is False
+
+
+def test_finance_hands_a_payment_review_to_the_refund_flow_and_a_second_person_approves_it(live_server):
+    asker, approver = staff("Finance", username="fiona"), staff("Finance", username="fred")
+    payment = paid_for_a_cancelled_order()  # the buyer paid after the order was cancelled: never credited
+
+    playwright, browser = browser_session()
+    try:
+        fiona = Staff(browser, live_server, asker)
+        before = fiona.home()
+        fiona.page.goto(f"{live_server.url}/admin/payments/payment/{payment.pk}/change/")
+        fiona.page.wait_for_selector("#refund-uncredited")
+        fiona.shot("refund-1-review")
+        fiona.page.fill("#id_refund_note", "Order cancelled, then the buyer paid")
+        fiona.page.click("text=Refund the buyer (four eyes)")
+        asked = fiona.message()
+        fiona.shot("refund-2-asked")
+        waiting = fiona.home()
+
+        fred = Staff(browser, live_server, approver)
+        fred.page.click("a[data-queue=approvals_waiting]")
+        fred.page.wait_for_selector("#result_list")
+        fred.page.check("#result_list input[name=_selected_action]")
+        fred.page.select_option("select[name=action]", "approve_approvals")
+        fred.page.click("button[name=index]")
+        approved = fred.message()
+        fred.shot("refund-3-approved")
+        after = fred.home()
+        fred.shot("refund-4-home-after")
+    finally:
+        browser.close()
+        playwright.stop()
+
+    assert (before["payments_review"], before["approvals_waiting"]) == ("1", "0")
+    assert asked.startswith("Refund #") and "another person approves it" in asked
+    assert (waiting["payments_review"], waiting["approvals_waiting"]) == ("1", "1")  # still in review until approved
+    assert approved == "1 request approved"
+    assert (after["payments_review"], after["approvals_waiting"]) == ("0", "0")
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    refund_payout = Payout.objects.get(purpose=Payout.Purpose.REFUND)
+    assert refund_payout.amount == payment.amount and refund_payout.reference in payment.failure_reason
