@@ -125,17 +125,22 @@ def refund_request(
         requested_by=by,
     )
     RefundLine.objects.bulk_create(RefundLine(refund=refund, line_id=i, amount=a) for i, a in lines.items())
+    _ask_approval(refund, f"Refund #{refund.pk} of order #{locked.pk} to {locked.buyer} ({len(lines)} line(s))", by)
+    return refund
+
+
+def _ask_approval(refund: Refund, summary: str, by: User) -> None:
+    """The refund waits for another person's decision (revenue.approvals); approving it runs :func:`_approved`."""
     approval_request(
         Approval.Kind.REFUND,
-        amount=amount,
-        currency=locked.currency,
+        amount=refund.amount,
+        currency=refund.currency,
         by=by,
         reason=f"{refund.get_reason_display()}: {refund.note}",
-        summary=f"Refund #{refund.pk} of order #{locked.pk} to {locked.buyer} ({len(lines)} line(s))",
+        summary=summary,
         subject_type="payments.refund",
         subject_id=refund.pk,
     )
-    return refund
 
 
 @transaction.atomic
@@ -178,16 +183,7 @@ def refund_uncredited_request(payment: Payment, *, collected: Decimal, note: str
         phone_number=phone,
         requested_by=by,
     )
-    approval_request(
-        Approval.Kind.REFUND,
-        amount=collected,
-        currency=locked.currency,
-        by=by,
-        reason=f"{refund.get_reason_display()}: {refund.note}",
-        summary=f"Refund #{refund.pk} of payment {locked.reference} (never credited) to {order.buyer}",
-        subject_type="payments.refund",
-        subject_id=refund.pk,
-    )
+    _ask_approval(refund, f"Refund #{refund.pk} of payment {locked.reference} (never credited) to {order.buyer}", by)
     return refund
 
 
