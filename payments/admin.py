@@ -30,6 +30,7 @@ from .services import (
     payment_requery,
     payment_review_capture,
     payment_review_dismiss,
+    uncredited_refund_returned,
     uncredited_refund_waiting,
 )
 
@@ -265,6 +266,9 @@ class PaymentAdmin(ReadOnlyAdmin):
                 and request.user.has_perm("payments.review_payment"),
                 "can_refund_uncredited": payment.completed_at is None,
                 "refund_waiting": uncredited_refund_waiting(payment),
+                "refund_returned": payment.status == Payment.Status.FAILED
+                and request.user.has_perm("payments.review_payment")
+                and uncredited_refund_returned(payment),
                 "ledger_transactions": journal_for(request, payment.ledger_transactions.all()),
             }
         return super().change_view(request, object_id, form_url, extra_context)

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from core.errors import BlinnoError
 from core.money import format_money, round_money
+from core.notes import append_note
 from core.users import User
 from revenue import approvals
 from revenue.approvals import approval_request
@@ -32,7 +33,7 @@ from revenue.models import Approval, PlatformFee
 from revenue.services import refund_payout_create, uncredited_refund_payout_create
 
 from .models import Order, OrderLine, Payment, Refund, RefundLine
-from .services import order_refunded, payment_review_close, uncredited_refund_waiting
+from .services import order_refunded, payment_review_close, uncredited_refund_returned, uncredited_refund_waiting
 
 
 class RefundError(BlinnoError):
@@ -149,13 +150,16 @@ def refund_uncredited_request(payment: Payment, *, collected: Decimal, note: str
     (an order paid twice, a cancelled order, another amount); another person must approve it.
 
     Nothing moves yet, and the payment stays in review until the approval: then the money is paid
-    back as a refund payout and the review closes (payment FAILED: nothing was ever credited).
+    back as a refund payout and the review closes (payment FAILED: nothing was ever credited). If
+    that payout comes back, the refund may be asked for again from the FAILED payment.
     While it waits, capturing or dismissing the payment is refused. Refused (``RefundError``)
     for a payment not in review, one captured before (refund through its order), an amount not
     positive, a missing note, a buyer without a wallet number, or a refund already waiting.
     """
     locked = Payment.objects.select_for_update(of=("self",)).select_related("order__buyer").get(pk=payment.pk)
-    if locked.status != Payment.Status.NEEDS_REVIEW:
+    # Asked again once an earlier refund of it came back (its review closed when that one was approved).
+    again = locked.status == Payment.Status.FAILED and uncredited_refund_returned(locked) is not None
+    if locked.status != Payment.Status.NEEDS_REVIEW and not again:
         raise RefundError(f"Payment {locked.reference} is not waiting for review.", code="not_in_review")
     if locked.completed_at is not None:
         raise RefundError(
@@ -234,7 +238,8 @@ def _approved(approval: Approval, by: User) -> str:
 def _uncredited_approved(refund: Refund, by: User) -> str:
     """Pay back a never-credited payment's collection and close its review (FAILED, with the refund named)."""
     payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-    if payment.status != Payment.Status.NEEDS_REVIEW or payment.completed_at is not None:
+    again = payment.status == Payment.Status.FAILED and uncredited_refund_returned(payment, besides=refund) is not None
+    if (payment.status != Payment.Status.NEEDS_REVIEW and not again) or payment.completed_at is not None:
         raise RefundError(
             f"Payment {payment.reference} is {payment.get_status_display()} now; nothing to refund.",
             code="not_in_review",
@@ -252,7 +257,12 @@ def _uncredited_approved(refund: Refund, by: User) -> str:
     paid_back = (
         f"Collected {format_money(refund.amount, refund.currency)}, never credited: refunded by {payout.reference}"
     )
-    payment_review_close(payment, reason=paid_back, by=by)
+    if again:
+        payment.failure_reason = paid_back[:500]
+        payment.notes = append_note(payment.notes, f"{paid_back} (by {by}), after the earlier refund came back.")
+        payment.save(update_fields=["failure_reason", "notes", "updated_at"])
+    else:
+        payment_review_close(payment, reason=paid_back, by=by)
     return f"refund payout {payout.reference} of {format_money(refund.amount, refund.currency)} submitted"
 
 

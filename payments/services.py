@@ -38,7 +38,7 @@ from notifications.models import Notification, StorefrontEvent
 from notifications.services import Message, notify, notify_many, notify_staff, staff_messages
 from notifications.storefront import storefront_event
 from revenue.fees import Sale, fees_collect_many, fees_open, fees_refund, fees_reopen, processing_fee
-from revenue.models import LedgerAccount, LedgerTransaction, PlatformFee
+from revenue.models import LedgerAccount, LedgerTransaction, Payout, PlatformFee
 from revenue.postings import Capture, post_captures, post_reversal, post_shortfall_write_off
 
 from .models import Booking, Order, OrderLine, Payment, Refund, Subscription
@@ -795,6 +795,21 @@ def uncredited_refund_waiting(payment: Payment) -> Refund | None:
     return Refund.objects.filter(
         payment=payment, reason=Refund.Reason.UNCREDITED, status=Refund.Status.REQUESTED
     ).first()
+
+
+def uncredited_refund_returned(payment: Payment, *, besides: Refund | None = None) -> Refund | None:
+    """The approved refund of this never-credited payment whose payout came back (the money is at ClickPesa
+    again, unbooked), when it is the payment's last such refund (``besides`` a new one being decided): it may
+    be asked for again."""
+    refunds = Refund.objects.filter(payment=payment, reason=Refund.Reason.UNCREDITED).exclude(
+        status=Refund.Status.REJECTED
+    )
+    if besides is not None:
+        refunds = refunds.exclude(pk=besides.pk)
+    last = refunds.select_related("payout").order_by("-pk").first()
+    if last is None or last.payout is None or last.payout.status not in Payout.RETURNED_STATUSES:
+        return None
+    return last
 
 
 def payment_review_close(payment: Payment, *, reason: str, by: User) -> None:

@@ -151,3 +151,29 @@ def test_finance_hands_a_review_to_the_refund_flow_from_the_payment_page(finance
     ]
     shown = finance.get(page).content.decode()
     assert 'id="refund-waiting"' in shown and "Capture as collected" not in shown
+
+
+def test_a_refund_that_came_back_may_be_asked_for_again_from_the_closed_payment(finance, finance_user, approver):
+    payment = paid_for_a_cancelled_order()
+    first = refund_uncredited_request(payment, collected=payment.amount, note="Cancelled, then paid", by=finance_user)
+    approval_approve(Approval.objects.get(kind=Approval.Kind.REFUND, subject_id=first.pk), by=approver)
+    returned = Payout.objects.get(purpose=Payout.Purpose.REFUND)
+    assert payout_claim(returned.pk) == 0
+    payout_apply_gateway_status(returned, "FAILED", source="webhook", reason="wallet not registered")
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED
+    page = reverse("admin:payments_payment_change", args=[payment.pk])
+    assert 'id="payment-refund-again"' in finance.get(page).content.decode()
+
+    again = refund_uncredited_request(payment, collected=payment.amount, note="New wallet number", by=finance_user)
+    approval_approve(Approval.objects.get(kind=Approval.Kind.REFUND, subject_id=again.pk), by=approver)
+
+    again.refresh_from_db()
+    assert again.payout.status == Payout.Status.PENDING and again.payout != returned
+    payment.refresh_from_db()
+    assert payment.status == Payment.Status.FAILED and again.payout.reference in payment.failure_reason
+    assert platform(Kind.REFUNDS_IN_FLIGHT) == payment.amount
+    assert 'id="payment-refund-again"' not in finance.get(page).content.decode()
+    with pytest.raises(RefundError):  # its last refund is on its way: nothing to ask for
+        refund_uncredited_request(payment, collected=payment.amount, note="third", by=finance_user)
+    assert ledger_audit(record=False).ok
