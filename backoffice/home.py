@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from clickpesa import inbox
 from clickpesa.client import ClickPesaClient, ClickPesaError, credentials_configured
+from core.display import day_start, local_day
 from core.money import Currency
 from core.queues import COUNT_CAP, WorkQueue, queues_for
 from core.upsert import insert_all_on_conflict
@@ -98,7 +99,7 @@ def _rows(metric: str, currency: str, start: datetime, end: datetime) -> tuple[Q
 def _summed(metric: str, currency: str, first: date, last: date) -> dict[date, tuple[Decimal, int]]:
     """One volume per local day from ``first`` to ``last``, from its table (one query; empty days absent)."""
     local = timezone.get_default_timezone()
-    rows, moment, amount = _rows(metric, currency, _start(first), _start(last + timedelta(days=1)))
+    rows, moment, amount = _rows(metric, currency, day_start(first), day_start(last + timedelta(days=1)))
     return {
         row["day"]: (row["total"], row["n"])
         for row in rows.annotate(day=TruncDate(moment, tzinfo=local))
@@ -108,17 +109,13 @@ def _summed(metric: str, currency: str, first: date, last: date) -> dict[date, t
     }
 
 
-def _start(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_default_timezone())
-
-
 def volumes_refresh(*, currency: str = Currency.TZS, now: datetime | None = None) -> int:
     """Sum the ended days of the last 30 into DayVolume, rewriting what is there; returns the rows written.
 
     Three queries over 29 days of rows. Celery beat runs it hourly; the home page then sums only
     today, and an ended day it finds missing (before the first run) from the tables.
     """
-    today = timezone.localdate(now or timezone.now(), timezone.get_default_timezone())
+    today = local_day(now or timezone.now())
     first, last = today - timedelta(days=DAYS - 1), today - timedelta(days=1)
     rows = []
     for metric in Metric.values:
@@ -141,7 +138,7 @@ def volumes(*, currency: str = Currency.TZS, now: datetime | None = None) -> lis
     volume): the cost does not grow with the tables. An ended day not yet refreshed is summed
     from the tables with today.
     """
-    today = timezone.localdate(now or timezone.now(), timezone.get_default_timezone())
+    today = local_day(now or timezone.now())
     first = today - timedelta(days=DAYS - 1)
     stored: dict[str, dict[date, tuple[Decimal, int]]] = {metric: {} for metric in Metric.values}
     for row in DayVolume.objects.filter(currency=currency, day__gte=first, day__lt=today):

@@ -8,7 +8,7 @@ parameters of the changelist, so they combine with every other filter and the se
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any, cast
 
 from django import forms
@@ -20,8 +20,8 @@ from django.db.models import Field, Model, QuerySet
 from django.db.models.fields.related import RelatedField
 from django.forms import Media
 from django.http import HttpRequest
-from django.utils import timezone
 
+from core.display import day_start
 from core.queues import queue, queues_of
 
 
@@ -45,11 +45,6 @@ class _DateRangeForm(forms.Form):
 
 _FIRST_DAY = date.min + timedelta(days=1)
 _LAST_DAY = date.max - timedelta(days=1)
-
-
-def _midnight(day: date) -> datetime:
-    """The first instant of ``day`` in the site's time zone."""
-    return timezone.make_aware(datetime.combine(day, time.min))
 
 
 class DateRangeFilter(admin.FieldListFilter):
@@ -101,9 +96,9 @@ class DateRangeFilter(admin.FieldListFilter):
         # calendar's edge (0001-01-01, 9999-12-31) excludes nothing, and its instant would not
         # fit a date-time once moved to UTC: it is left out.
         if start and start > _FIRST_DAY:
-            queryset = queryset.filter(**{f"{self.field_path}__gte": _midnight(start)})
+            queryset = queryset.filter(**{f"{self.field_path}__gte": day_start(start)})
         if end and end < _LAST_DAY:
-            queryset = queryset.filter(**{f"{self.field_path}__lt": _midnight(end + timedelta(days=1))})
+            queryset = queryset.filter(**{f"{self.field_path}__lt": day_start(end + timedelta(days=1))})
         return queryset
 
     # The stubs narrow choices() to the keys of the built-in filter templates; ours has its own template.

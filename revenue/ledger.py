@@ -21,6 +21,7 @@ from django.db.models import Case, F, Q, QuerySet, Sum, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from core.display import day_start, local_day
 from core.errors import BlinnoError
 from core.money import round_money
 from core.upsert import insert_all, insert_all_on_conflict
@@ -309,12 +310,12 @@ def _journal_balance(account: LedgerAccount, *, before: datetime | None) -> Deci
     if not account.caches_balance:
         days = account.days.order_by("-day")
         if before is not None:
-            days = days.filter(day__lt=_local_day(before))
+            days = days.filter(day__lt=local_day(before))
         closed = days.values_list("day", "balance").first()
     if closed is None:
         return _normal_side(account, _net(entries))
     day, balance = closed
-    return balance + _normal_side(account, _net(entries.filter(created_at__gte=_day_start(day + timedelta(days=1)))))
+    return balance + _normal_side(account, _net(entries.filter(created_at__gte=day_start(day + timedelta(days=1)))))
 
 
 def _net(entries: QuerySet[LedgerEntry]) -> Decimal:
@@ -338,15 +339,6 @@ it and seen when that transaction commits; the money paths' transactions last mi
 an hour later every entry stamped before midnight is visible."""
 
 
-def _local_day(moment: datetime) -> date:
-    # Always the ledger's zone, Africa/Dar_es_Salaam, whatever zone a request activated.
-    return timezone.localtime(moment, timezone.get_default_timezone()).date()
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_default_timezone())
-
-
 def ledger_close_days(*, now: datetime | None = None) -> int:
     """Store the closing balance of every uncached account for each ended day not yet closed.
 
@@ -354,7 +346,7 @@ def ledger_close_days(*, now: datetime | None = None) -> int:
     the account's first entry (or its opening) on. A closed day is never rewritten: running twice,
     or on two workers at once, writes each row once. Celery beat runs it hourly.
     """
-    last = _local_day((now or timezone.now()) - CLOSE_AFTER) - timedelta(days=1)
+    last = local_day((now or timezone.now()) - CLOSE_AFTER) - timedelta(days=1)
     written = 0
     for account in LedgerAccount.objects.filter(kind__in=LedgerAccount.UNCACHED_KINDS).order_by("pk"):
         closed = account.days.order_by("-day").values_list("day", "balance").first()
@@ -362,13 +354,11 @@ def ledger_close_days(*, now: datetime | None = None) -> int:
             first, balance = closed[0] + timedelta(days=1), closed[1]
         else:
             oldest = account.entries.order_by("created_at").values_list("created_at", flat=True).first()
-            first, balance = _local_day(min(account.created_at, oldest or account.created_at)), Decimal(0)
+            first, balance = local_day(min(account.created_at, oldest or account.created_at)), Decimal(0)
         if first > last:
             continue
         nets = dict(
-            account.entries.filter(
-                created_at__gte=_day_start(first), created_at__lt=_day_start(last + timedelta(days=1))
-            )
+            account.entries.filter(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
             .annotate(local_day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
             .values("local_day")
             .annotate(net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))))
@@ -396,7 +386,7 @@ def _closed_days_differences() -> list[dict[str, str]]:
     differences = []
     for closed in latest:
         account = closed.account
-        entries = account.entries.filter(created_at__lt=_day_start(closed.day + timedelta(days=1)))
+        entries = account.entries.filter(created_at__lt=day_start(closed.day + timedelta(days=1)))
         expected = _normal_side(account, _net(entries))
         if closed.balance != expected:
             differences.append(

@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db.models import Case, Count, F, Q, Sum, When
 from django.db.models.functions import TruncMonth
-from django.utils import timezone
 
+from core.display import day_start
 from core.tables import Table
 
 from .ledger import TrialBalance, balance_as_of, trial_balance
@@ -29,16 +29,14 @@ Direction = LedgerEntry.Direction
 
 def day_end(day: date) -> datetime:
     """The first instant after ``day`` in local time: the moment a balance "as of ``day``" is taken."""
-    return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
+    return day_start(day + timedelta(days=1))
 
 
 def month_bounds(year: int, month: int) -> tuple[datetime, datetime]:
     """The first instant of the month and of the next one, local time."""
     start = date(year, month, 1)
     following = date(year + month // 12, month % 12 + 1, 1)
-    return timezone.make_aware(datetime.combine(start, time.min)), timezone.make_aware(
-        datetime.combine(following, time.min)
-    )
+    return day_start(start), day_start(following)
 
 
 def trial_balance_as_of(day: date) -> TrialBalance:
