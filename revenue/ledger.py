@@ -32,6 +32,9 @@ from .models import Deposit, LedgerAccount, LedgerAccountDay, LedgerAuditRun, Le
 Kind = LedgerAccount.Kind
 Direction = LedgerEntry.Direction
 
+DEBIT_POSITIVE = Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))
+"""An entry's amount signed debit-positive: summed, an account's debits less its credits."""
+
 
 class LedgerError(BlinnoError):
     code = "ledger_error"
@@ -361,7 +364,7 @@ def ledger_close_days(*, now: datetime | None = None) -> int:
             account.entries.filter(created_at__gte=day_start(first), created_at__lt=day_start(last + timedelta(days=1)))
             .annotate(local_day=TruncDate("created_at", tzinfo=timezone.get_default_timezone()))
             .values("local_day")
-            .annotate(net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))))
+            .annotate(net=Sum(DEBIT_POSITIVE))
             .order_by()
             .values_list("local_day", "net")
         )
@@ -436,7 +439,7 @@ def trial_balance(at: datetime) -> TrialBalance:
         LedgerEntry.objects.filter(created_at__lt=at)
         .values("account_id")
         .annotate(
-            net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))),
+            net=Sum(DEBIT_POSITIVE),
         )
         .exclude(net=0)
     )

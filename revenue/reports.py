@@ -19,7 +19,7 @@ from django.db.models.functions import TruncMonth
 from core.display import day_start
 from core.tables import Table
 
-from .ledger import TrialBalance, balance_as_of, trial_balance
+from .ledger import DEBIT_POSITIVE, TrialBalance, balance_as_of, trial_balance
 from .models import LedgerAccount, LedgerEntry, LedgerTransaction, PlatformFee, TransactionType
 
 Kind = LedgerAccount.Kind
@@ -67,7 +67,7 @@ def _journal_by_month(
         LedgerEntry.objects.filter(created_at__gte=start, created_at__lt=end, account__kind__in=kinds)
         .annotate(month=TruncMonth("created_at"))
         .values("month", "account__kind", "transaction__kind", "account__currency")
-        .annotate(net=Sum(Case(When(direction=Direction.DEBIT, then=F("amount")), default=-F("amount"))))
+        .annotate(net=Sum(DEBIT_POSITIVE))
     )
     return {
         (r["month"].date(), r["account__kind"], r["transaction__kind"], r["account__currency"]): r["net"] for r in rows
