@@ -157,9 +157,7 @@ def refund_uncredited_request(payment: Payment, *, collected: Decimal, note: str
     positive, a missing note, a buyer without a wallet number, or a refund already waiting.
     """
     locked = Payment.objects.select_for_update(of=("self",)).select_related("order__buyer").get(pk=payment.pk)
-    # Asked again once an earlier refund of it came back (its review closed when that one was approved).
-    again = locked.status == Payment.Status.FAILED and uncredited_refund_returned(locked) is not None
-    if locked.status != Payment.Status.NEEDS_REVIEW and not again:
+    if locked.status != Payment.Status.NEEDS_REVIEW and not _asked_again(locked):
         raise RefundError(f"Payment {locked.reference} is not waiting for review.", code="not_in_review")
     if locked.completed_at is not None:
         raise RefundError(
@@ -235,10 +233,15 @@ def _approved(approval: Approval, by: User) -> str:
     return f"refund payout {payout.reference} of {format_money(refund.amount, refund.currency)} submitted"
 
 
+def _asked_again(payment: Payment, *, besides: Refund | None = None) -> bool:
+    """True for a payment whose review closed when its refund was approved and whose refund came back."""
+    return payment.status == Payment.Status.FAILED and uncredited_refund_returned(payment, besides=besides) is not None
+
+
 def _uncredited_approved(refund: Refund, by: User) -> str:
     """Pay back a never-credited payment's collection and close its review (FAILED, with the refund named)."""
     payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
-    again = payment.status == Payment.Status.FAILED and uncredited_refund_returned(payment, besides=refund) is not None
+    again = _asked_again(payment, besides=refund)
     if (payment.status != Payment.Status.NEEDS_REVIEW and not again) or payment.completed_at is not None:
         raise RefundError(
             f"Payment {payment.reference} is {payment.get_status_display()} now; nothing to refund.",
