@@ -57,9 +57,8 @@ FIRST_STEP = 0.01
 BALANCE_TRIGGERS = (
     ("revenue_ledgerentry", "ledger_entry_balanced"),
     ("revenue_ledgertransaction", "ledger_transaction_has_entries"),
-    # It marks each entry's transaction as not yet checked in a transaction-local setting: one
-    # setting per ledger transaction, a million of them in one COPY, each slower to add than
-    # the last (the load stalled at about 200 entries a second). Nothing checks them here.
+    # It forgets the last passed check before each COPY of entries; with the checks off there
+    # is nothing to forget.
     ("revenue_ledgerentry", "ledger_entry_forgets_check"),
 )
 PAYOUT_STATUSES = {

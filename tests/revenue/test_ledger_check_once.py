@@ -1,8 +1,8 @@
-"""The balance check runs once per ledger transaction at commit (migration 0019), and misses nothing.
+"""The balance check is spared when it has just passed (migrations 0019, 0023), and misses nothing.
 
-A passing check is remembered for the rest of the database transaction; a new entry forgets it,
-so an entry written after a check (made IMMEDIATE, or in a later database transaction) is
-checked again with the others.
+The ledger transaction whose check passed last is remembered for the rest of the database
+transaction in one setting; a statement inserting entries forgets it, so an entry written after
+a check (made IMMEDIATE, or in a later database transaction) is checked again with the others.
 """
 
 import pytest
@@ -45,3 +45,22 @@ def test_an_entry_added_to_a_committed_transaction_is_checked():
         LedgerEntry.objects.create(transaction=txn, account=available, direction="CREDIT", amount=1)
 
     assert LedgerEntry.objects.filter(transaction=txn).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_memo_is_one_setting_not_one_per_ledger_transaction():
+    """PostgreSQL keeps every setting name a session used, and each new one costs more than the last."""
+    creator = CreatorFactory()
+    suspense, available = _accounts(creator)
+    posts = [Post(TxnKind.ADJUSTMENT, f"memo-{n}", [debit(suspense, 5), credit(available, 5)]) for n in range(3)]
+    with transaction.atomic():
+        ledger_post_many(posts)
+    ids = list(LedgerTransaction.objects.filter(idempotency_key__startswith="memo-").values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        # missing_ok: NULL for a name this session never set ('' once set and rolled back at commit).
+        cursor.execute(
+            "SELECT current_setting('revenue_ledger.checked_' || id, true) FROM unnest(%s::bigint[]) AS id", [ids]
+        )
+        assert [value for (value,) in cursor.fetchall()] == [None, None, None]
+        cursor.execute("SELECT current_setting('revenue_ledger.checked', true)")
+        assert cursor.fetchone() == ("",)  # set while the checks ran, transaction-local
