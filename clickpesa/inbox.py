@@ -29,7 +29,7 @@ from django.utils import timezone
 from core.backoff import CLAIM_LEASE, retry_delay
 from core.errors import BlinnoError
 from core.results import Effect, Result
-from core.upsert import insert_on_conflict
+from core.upsert import insert_on_conflict_values
 
 from . import registry
 from .jsonwire import canonical_json
@@ -96,6 +96,10 @@ def store(record: Mapping[str, Any], body: str, *, requeue: bool = False) -> tup
     one has at least one, which is how the two answers are told apart. With ``requeue`` (a
     delivery answered before it is settled), a repeat of a FAILED, UNMATCHED or DEAD event
     puts it back to RECEIVED for the settler, as a settling receiver would process it again.
+
+    The event returned carries the stored row's id, status and duplicate count; its other
+    fields are this delivery's (a repeat's body and headers are not the first's): read the row
+    again for more.
     """
     table = WebhookEvent._meta.db_table
     requeued = (
@@ -104,15 +108,19 @@ def store(record: Mapping[str, Any], body: str, *, requeue: bool = False) -> tup
         if requeue
         else ""
     )
-    stored = insert_on_conflict(
-        WebhookEvent(**record, body=clean_text(body), status=Status.RECEIVED),
+    event = WebhookEvent(**record, body=clean_text(body), status=Status.RECEIVED)
+    stored = insert_on_conflict_values(
+        event,
         # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
         on_conflict="ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
         f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at"
         + requeued,
+        returning="id, status, duplicate_count",
     )
     assert stored is not None  # DO UPDATE always returns the row
-    return stored, stored.duplicate_count == 0
+    event.pk, event.status, event.duplicate_count = stored
+    event._state.adding = False
+    return event, event.duplicate_count == 0
 
 
 def store_rejected(record: Mapping[str, Any], *, raw: bytes | None, reason: str) -> WebhookEvent:

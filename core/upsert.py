@@ -13,6 +13,7 @@ new text per count, and ``bulk_update`` a ``CASE WHEN`` per row and column).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any, TypeVar, cast
 
 from django.db import connection
@@ -30,6 +31,18 @@ def insert_on_conflict(instance: M, *, on_conflict: str) -> M | None:
     the caller's, never user input.
     """
     return next(iter(insert_all_on_conflict([instance], on_conflict=on_conflict)), None)
+
+
+def insert_on_conflict_values(instance: Model, *, on_conflict: str, returning: str) -> tuple[Any, ...] | None:
+    """As :func:`insert_on_conflict`, returning only the columns ``returning`` names, as a tuple, not a model.
+
+    For a hot path that needs a row's id and status back, not the whole row read into a model
+    (the webhook receiver: building the model was a third of an acknowledgement's Python).
+    """
+    sql, values = _insert([instance], f"{on_conflict} RETURNING {returning}")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        return cursor.fetchone()
 
 
 def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[M]:
@@ -57,16 +70,32 @@ def insert_all(instances: Sequence[Model]) -> None:
 
 def _insert(instances: Sequence[Model], tail: str) -> tuple[str, list[Any]]:
     model = type(instances[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    # A concrete field is one with a column (Django's ``Field.concrete`` is ``column is not None``).
-    columns = ", ".join(_quoted(f) for f in fields)
+    fields = _insert_fields(model)
     if len(instances) == 1:
-        rows = f"VALUES ({', '.join(['%s'] * len(fields))})"
         values = [f.get_db_prep_save(f.pre_save(instances[0], add=True), connection) for f in fields]
     else:
-        rows = f"SELECT * FROM unnest({_arrays(fields)})"  # noqa: S608 - types from the model
         values = [[f.get_db_prep_save(f.pre_save(i, add=True), connection) for i in instances] for f in fields]
-    return f"INSERT INTO {_table(model)} ({columns}) {rows} {tail}", values
+    return f"{_insert_head(model, len(instances) == 1)} {tail}", values
+
+
+@cache
+def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
+    # A concrete field is one with a column (Django's ``Field.concrete`` is ``column is not None``).
+    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)
+
+
+@cache
+def _insert_head(model: type[Model], one_row: bool) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` or ``... SELECT * FROM unnest(...)``, built once per model.
+
+    The webhook receiver runs this for every delivery: quoting and typing twenty columns each
+    time was a tenth of an acknowledgement's Python.
+    """
+    fields = _insert_fields(model)
+    columns = ", ".join(_quoted(f) for f in fields)
+    values = f"VALUES ({', '.join(['%s'] * len(fields))})"
+    arrays = f"SELECT * FROM unnest({_arrays(fields)})"  # noqa: S608 - types from the model
+    return f"INSERT INTO {_table(model)} ({columns}) {values if one_row else arrays}"
 
 
 def update_all(instances: Sequence[Model], names: Iterable[str]) -> int:
@@ -78,21 +107,29 @@ def update_all(instances: Sequence[Model], names: Iterable[str]) -> int:
     if not instances:
         return 0
     model = type(instances[0])
-    pk = model._meta.pk
-    # Concrete fields only (a reverse relation has no column): the same names bulk_update takes.
-    fields = [cast(Field, model._meta.get_field(name)) for name in names]
-    if not fields:
+    names = tuple(names)
+    if not names:
         return 0
-    assignments = ", ".join(f"{_quoted(f)} = v.{_quoted(f)}" for f in fields)
-    sql = (
-        f"UPDATE {_table(model)} AS t SET {assignments} "  # noqa: S608 - names from the model
-        f"FROM unnest({_arrays([pk, *fields])}) AS v({', '.join(_quoted(f) for f in [pk, *fields])}) "
-        f"WHERE t.{_quoted(pk)} = v.{_quoted(pk)}"
-    )
-    values = [[f.get_db_prep_save(getattr(i, f.attname), connection) for i in instances] for f in (pk, *fields)]
+    sql, fields = _update_statement(model, names)
+    values = [[f.get_db_prep_save(getattr(i, f.attname), connection) for i in instances] for f in fields]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         return cursor.rowcount
+
+
+@cache
+def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    """The ``UPDATE ... FROM unnest(...)`` of ``names`` and the fields whose arrays it takes, primary key first."""
+    pk = model._meta.pk
+    # Concrete fields only (a reverse relation has no column): the same names bulk_update takes.
+    fields = tuple(cast(Field, model._meta.get_field(name)) for name in names)
+    assignments = ", ".join(f"{_quoted(f)} = v.{_quoted(f)}" for f in fields)
+    sql = (
+        f"UPDATE {_table(model)} AS t SET {assignments} "  # noqa: S608 - names from the model
+        f"FROM unnest({_arrays((pk, *fields))}) AS v({', '.join(_quoted(f) for f in (pk, *fields))}) "
+        f"WHERE t.{_quoted(pk)} = v.{_quoted(pk)}"
+    )
+    return sql, (pk, *fields)
 
 
 def _table(model: type[Model]) -> str:
@@ -103,7 +140,8 @@ def _quoted(field: Any) -> str:
     return connection.ops.quote_name(field.column)
 
 
-def _arrays(fields: Sequence[Any]) -> str:
+@cache
+def _arrays(fields: tuple[Any, ...]) -> str:
     # One typed array parameter per column ("%s::numeric(20, 2)[]"): an untyped list of NULLs
     # or of text would not tell PostgreSQL the column's type.
     return ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
