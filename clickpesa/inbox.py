@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Func, Min, Q, When
 from django.utils import timezone
 
@@ -109,14 +109,24 @@ def store(record: Mapping[str, Any], body: str, *, requeue: bool = False) -> tup
         else ""
     )
     event = WebhookEvent(**record, body=clean_text(body), status=Status.RECEIVED)
-    stored = insert_on_conflict_values(
-        event,
-        # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
-        on_conflict="ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
+    # The predicate of the unique constraint one_webhook_event_per_body, so that it is the arbiter.
+    on_conflict = (
+        "ON CONFLICT (dedupe_key) WHERE NOT (status = 'REJECTED') AND NOT (dedupe_key = '') "
         f"DO UPDATE SET duplicate_count = {table}.duplicate_count + 1, last_duplicate_at = EXCLUDED.received_at"
-        + requeued,
-        returning="id, status, duplicate_count",
+        + requeued
     )
+    returning = "id, status, duplicate_count"
+    try:
+        stored = insert_on_conflict_values(event, on_conflict=on_conflict, returning=returning)
+    except (OperationalError, InterfaceError):
+        # The webhook handler (blinno.wsgi) skips Django's connection check before each request:
+        # a connection the database dropped (a restart) is found by this statement instead, and
+        # it runs once more on a new one. Had the first run committed, the second counts itself
+        # its duplicate and finds it RECEIVED: answered the same.
+        if connection.in_atomic_block or connection.is_usable():
+            raise
+        connection.close()
+        stored = insert_on_conflict_values(event, on_conflict=on_conflict, returning=returning)
     assert stored is not None  # DO UPDATE always returns the row
     event.pk, event.status, event.duplicate_count = stored
     event._state.adding = False

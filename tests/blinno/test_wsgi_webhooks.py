@@ -8,8 +8,10 @@ import json
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
 from blinno import wsgi
 from clickpesa.checksum import sign
@@ -65,6 +67,30 @@ def test_a_webhook_is_received_without_the_middleware_that_serves_people(setting
     assert headers["X-Content-Type-Options"] == "nosniff"  # SecurityMiddleware ran
     # No session, language, CSRF or frame middleware: no cookie, no Vary, no X-Frame-Options.
     assert not {"Set-Cookie", "Vary", "X-Frame-Options"} & set(headers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_on_a_connection_the_database_dropped_is_stored_on_a_new_one(settings):
+    """The webhook handler skips Django's connection check; the receiver's statement finds the drop itself."""
+    use_checksum_key(settings)
+    payment = PaymentFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (dropped,) = cursor.fetchone()
+    params = connection.get_connection_params()
+    with psycopg.connect(
+        **{k: params[k] for k in ("dbname", "user", "host", "port", "password") if params.get(k)}
+    ) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [dropped])
+
+    status, _, content = _call(WEBHOOK_PATHS["payments"], body=encode(sign(payment_body(payment), SAMPLE_KEY)))
+
+    assert status == "200 OK", content
+    event = WebhookEvent.objects.get()
+    assert (event.duplicate_count, json.loads(content)["event"]) == (0, event.pk)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone() != (dropped,)
 
 
 @pytest.mark.django_db(transaction=True)
