@@ -101,6 +101,7 @@ TEMPLATES = [
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres:///blinno")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+# Checked before each request's first query, except on the webhook URLs (blinno.wsgi.WebhookHandler).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # psycopg 3: bind parameters server-side and prepare a statement after it has run this many
 # times on a connection. Together (either alone gains nothing) they spare PostgreSQL the
