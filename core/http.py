@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -82,14 +82,29 @@ class RefuseNulMiddleware:
 
     PostgreSQL text cannot hold one: a staff search or filter carrying it would fail in the
     database with a 500. Forms are covered by Django's own validator; this covers GET parameters.
+    Under ``/api/`` (the storefront API, ClickPesa's webhooks) the answer is JSON in the API's
+    error shape, naming the parameter (or ``path``); elsewhere it is plain text.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if "\x00" in request.path or any(
-            "\x00" in name or any("\x00" in value for value in values) for name, values in request.GET.lists()
-        ):
-            return HttpResponseBadRequest("A NUL character is not allowed in a URL.\n", content_type="text/plain")
-        return self.get_response(request)
+        where = _nul_in(request)
+        if where is None:
+            return self.get_response(request)
+        message = "A NUL character is not allowed in a URL."
+        if request.path_info.startswith("/api/"):
+            error = {"code": "nul_in_url", "message": message, "field": where.replace("\x00", "\ufffd")}
+            return JsonResponse({"error": error}, status=400)
+        return HttpResponseBadRequest(f"{message}\n", content_type="text/plain")
+
+
+def _nul_in(request: HttpRequest) -> str | None:
+    """Where a NUL is: ``"path"``, the name of the first query parameter holding one, or ``None``."""
+    if "\x00" in request.path:
+        return "path"
+    for name, values in request.GET.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            return name
+    return None
