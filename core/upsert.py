@@ -40,10 +40,23 @@ def insert_on_conflict_values(instance: Model, *, on_conflict: str, returning: s
     (the webhook receiver: reading the row back through ``raw()`` was about a fifth of an
     acknowledgement's time in a profile).
     """
-    sql, values = _insert([instance], f"{on_conflict} RETURNING {returning}")
+    return next(iter(insert_all_on_conflict_values([instance], on_conflict=on_conflict, returning=returning)), None)
+
+
+def insert_all_on_conflict_values(
+    instances: Sequence[Model], *, on_conflict: str, returning: str
+) -> list[tuple[Any, ...]]:
+    """As :func:`insert_all_on_conflict`, returning only the columns ``returning`` names, as tuples, not models.
+
+    The notification outbox needs the new rows' ids and statuses, not their bodies read back
+    into models.
+    """
+    if not instances:
+        return []
+    sql, values = _insert(instances, f"{on_conflict} RETURNING {returning}")
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-        return cursor.fetchone()
+        return cursor.fetchall()
 
 
 def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[M]:
@@ -60,13 +73,28 @@ def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[
     return list(type(instances[0])._default_manager.raw(sql, values))
 
 
-def insert_all(instances: Sequence[Model]) -> None:
-    """Insert unsaved instances of one model in one statement, reading nothing back (``bulk_create`` without ids)."""
-    if not instances:
+def insert_rows(model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert rows given as tuples of the values of the fields ``names``, in one statement, reading nothing back.
+
+    No model instances: for the ledger's entries (five to seven per capture) building an
+    instance and its ``pre_save`` per row cost more than converting the values. So
+    ``auto_now_add`` is not applied: name such a field and give its value. A foreign key takes
+    the related row's id.
+    """
+    if not rows:
         return
-    sql, values = _insert(instances, "")
+    sql, fields = _insert_rows_statement(model, names)
+    columns = zip(*rows, strict=True)  # a row of the wrong length raises, instead of shifting the columns
+    values = [[f.get_db_prep_save(v, connection) for v in column] for f, column in zip(fields, columns, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
+
+
+@cache
+def _insert_rows_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
+    fields = tuple(cast(Field, model._meta.get_field(name)) for name in names)
+    columns = ", ".join(_quoted(f) for f in fields)
+    return f"INSERT INTO {_table(model)} ({columns}) SELECT * FROM unnest({_arrays(fields)})", fields  # noqa: S608
 
 
 def _insert(instances: Sequence[Model], tail: str) -> tuple[str, list[Any]]:

@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone, translation
 
-from core.upsert import insert_all_on_conflict
+from core.upsert import insert_all_on_conflict_values
 from core.users import User
 
 from . import tasks
@@ -103,8 +103,10 @@ def notify_many(messages: Iterable[Message]) -> int:
                 attachment_type=m.attachment.content_type if m.attachment else "",
             )
         )
-    written = insert_all_on_conflict(rows, on_conflict="ON CONFLICT (dedupe_key) DO NOTHING")
-    pending = [n.pk for n in written if n.status == Status.PENDING]
+    written = insert_all_on_conflict_values(
+        rows, on_conflict="ON CONFLICT (dedupe_key) DO NOTHING", returning="id, status"
+    )
+    pending = [pk for pk, status in written if status == Status.PENDING]
     if pending:
         transaction.on_commit(lambda: tasks.notifications_enqueue(pending))
     return len(pending)

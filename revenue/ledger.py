@@ -24,7 +24,7 @@ from django.utils import timezone
 from core.display import day_start, local_day
 from core.errors import BlinnoError
 from core.money import round_money
-from core.upsert import insert_all, insert_all_on_conflict
+from core.upsert import insert_all_on_conflict, insert_rows
 from core.users import User
 
 from .models import Deposit, LedgerAccount, LedgerAccountDay, LedgerAuditRun, LedgerEntry, LedgerTransaction, Payout
@@ -211,12 +211,11 @@ def _apply(new: Sequence[tuple[LedgerTransaction, Sequence[Posting]]]) -> None:
                 f"{account} holds {locked[pk]}; cannot move {-delta} out of it.",
             )
 
-    insert_all(
-        [
-            LedgerEntry(transaction=txn, account_id=p.account.pk, direction=p.direction, amount=p.amount)
-            for txn, postings in new
-            for p in postings
-        ]
+    now = timezone.now()
+    insert_rows(
+        LedgerEntry,
+        ("transaction", "account", "direction", "amount", "created_at"),
+        [(txn.pk, p.account.pk, p.direction, p.amount, now) for txn, postings in new for p in postings],
     )
     if deltas:
         # One array each of ids and amounts: the statement's text is the same for any number of accounts.

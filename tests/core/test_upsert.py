@@ -7,8 +7,15 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import User
 from clickpesa.models import WebhookEvent
-from core.upsert import insert_all, insert_all_on_conflict, insert_on_conflict, update_all
+from core.upsert import (
+    insert_all_on_conflict,
+    insert_all_on_conflict_values,
+    insert_on_conflict,
+    insert_rows,
+    update_all,
+)
 from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
@@ -198,16 +205,50 @@ def test_update_all_writes_each_row_its_own_values_and_touches_no_other():
     }
 
 
-def test_update_all_and_insert_all_with_nothing_send_no_statement():
+def test_update_all_and_insert_rows_with_nothing_send_no_statement():
     with CaptureQueriesContext(connection) as queries:
         assert update_all([], ["subject"]) == 0
-        insert_all([])
+        insert_rows(Notification, ("subject", "dedupe_key"), [])
     assert len(queries) == 0
 
 
-def test_insert_all_writes_every_row_and_stamps_auto_now_add():
-    with time_machine.travel(FROZEN, tick=False), CaptureQueriesContext(connection) as queries:
-        insert_all([note(f"bulk:{i}", subject=f"s{i}") for i in range(4)])
+NOTE_FIELDS = tuple(f for f in Notification._meta.concrete_fields if not f.primary_key)
+
+
+def note_row(key: str, subject: str = "Sent", recipient_id: int | None = None) -> tuple:
+    """A notification's values, every column named (insert_rows stamps no auto_now_add field)."""
+    row = note(key, subject=subject)
+    row.recipient_id, row.created_at, row.updated_at = recipient_id, FROZEN, FROZEN
+    return tuple(getattr(row, f.attname) for f in NOTE_FIELDS)
+
+
+def test_insert_rows_writes_each_row_its_values_in_one_statement():
+    names = tuple(f.name for f in NOTE_FIELDS)
+    with CaptureQueriesContext(connection) as queries:
+        insert_rows(Notification, names, [note_row(f"rows:{i}", subject=f"s{i}") for i in range(4)])
     assert len(queries) == 1
-    rows = Notification.objects.order_by("dedupe_key")
-    assert [(n.dedupe_key, n.subject, n.created_at) for n in rows] == [(f"bulk:{i}", f"s{i}", FROZEN) for i in range(4)]
+    found = Notification.objects.order_by("dedupe_key")
+    assert [(n.dedupe_key, n.subject, n.created_at, n.status) for n in found] == [
+        (f"rows:{i}", f"s{i}", FROZEN, Notification.Status.PENDING) for i in range(4)
+    ]
+
+
+def test_insert_rows_takes_a_foreign_key_as_the_related_id():
+    recipient = User.objects.create_user(username="rows-recipient", password="x" * 12)
+    insert_rows(Notification, tuple(f.name for f in NOTE_FIELDS), [note_row("fk:1", recipient_id=recipient.pk)])
+    assert Notification.objects.get(dedupe_key="fk:1").recipient == recipient
+
+
+def test_a_row_of_the_wrong_length_is_refused_before_any_statement():
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValueError):
+        insert_rows(Notification, ("subject", "dedupe_key"), [("s", "short:1"), ("s",)])
+    assert len(queries) == 0
+
+
+def test_values_come_back_as_tuples_and_conflicts_are_missing():
+    insert_on_conflict(note("v:1"), on_conflict=SKIP_KNOWN)
+    written = insert_all_on_conflict_values(
+        [note("v:0"), note("v:1"), note("v:2")], on_conflict=SKIP_KNOWN, returning="dedupe_key, status"
+    )
+    assert sorted(written) == [("v:0", "PENDING"), ("v:2", "PENDING")]
+    assert insert_all_on_conflict_values([], on_conflict=SKIP_KNOWN, returning="id") == []
