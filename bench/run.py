@@ -214,7 +214,8 @@ class Worker:
             "blinno",
             "worker",
             "--pool=solo",
-            f"--queues={settings.CELERY_TASK_DEFAULT_QUEUE},{settle_queue(settings.CELERY_TASK_DEFAULT_QUEUE)}",
+            # The settle queue first, as a worker without --queues takes them (blinno/celery.py).
+            f"--queues={settle_queue(settings.CELERY_TASK_DEFAULT_QUEUE)},{settings.CELERY_TASK_DEFAULT_QUEUE}",
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",

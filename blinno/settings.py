@@ -233,6 +233,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "interval_max": 0.5,
     "socket_connect_timeout": 2,
     "socket_timeout": 5,
+    # A worker on several queues empties them in the order it lists them (blinno/celery.py: the
+    # settle queue first), instead of taking one message from each in turn.
+    "queue_order_strategy": "priority",
 }
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TIMEZONE = "UTC"

@@ -168,8 +168,8 @@ class CeleryWorker:
         self.broker_url = broker_url
         self.database_url = database_url
         self.queue = f"test-{uuid.uuid4().hex[:12]}"
-        # The default queue and the settler's beside it (blinno.celery): this one worker takes both.
-        self.queues = (self.queue, settle_queue(self.queue))
+        # The settler's queue and the default one (blinno.celery): this one worker takes both, in that order.
+        self.queues = (settle_queue(self.queue), self.queue)
         self.node = f"{self.queue}@{socket.gethostname()}"
         self.email_dir = workdir / "emails"
         self.email_dir.mkdir(parents=True, exist_ok=True)
