@@ -9,7 +9,8 @@ takes about 1.6 ms of the server's. ``bench/run.py`` reports this one's CPU per 
 
 Reads a JSON-lines file of requests (``{"path": ..., "body": ..., "tag": ...}``, optionally
 ``"method"`` and ``"headers"``; ``body`` is sent as it is), keeps ``--concurrency`` connections
-busy (a connection the server closes is opened again), and stops when the requests run out or
+busy (a connection the server closes is opened again), or with ``--rate`` sends the requests
+at that pace over at most that many connections, and stops when the requests run out or
 ``--duration`` seconds have passed, whichever comes first. Writes one JSON document: for every
 request sent, its tag, HTTP status (0 when the exchange failed), the ``status`` word of a JSON
 answer (or ``error``, or the failure's name), and its latency in milliseconds; and the CPU time
@@ -94,14 +95,20 @@ def _word(body: bytes) -> str:
         return body[:60].decode("utf-8", "replace")
 
 
-async def _run(host: str, port: int, requests: list[tuple[str, bytes]], concurrency: int, duration: float) -> dict:
+async def _run(
+    host: str, port: int, requests: list[tuple[str, bytes]], concurrency: int, duration: float, rate: float = 0.0
+) -> dict:
     results: list[tuple[str, int, str, float]] = []
-    queue = iter(requests)
-    deadline = time.monotonic() + duration
+    queue = enumerate(requests)
+    began = time.monotonic()
+    deadline = began + duration
 
     async def worker() -> None:
         stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        for tag, payload in queue:
+        for number, (tag, payload) in queue:
+            if rate:
+                # Paced: request n is due n / rate seconds after the start, whoever is free to send it.
+                await asyncio.sleep(began + number / rate - time.monotonic())
             if time.monotonic() >= deadline:
                 break
             started = time.perf_counter()
@@ -122,7 +129,7 @@ async def _run(host: str, port: int, requests: list[tuple[str, bytes]], concurre
         if stream is not None:
             stream[1].close()
 
-    began, cpu = time.monotonic(), time.process_time()
+    cpu = time.process_time()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.monotonic() - began
     return {
@@ -139,13 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", required=True, type=Path, help="JSON-lines file of requests")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--duration", type=float, default=30.0, help="upper bound in seconds")
+    parser.add_argument("--rate", type=float, default=0.0, help="requests per second to offer (0: as fast as answered)")
     parser.add_argument("--out", required=True, type=Path)
     args = parser.parse_args(argv)
     host, port = _loopback_only(args.base)
     with args.requests.open(encoding="utf-8") as lines:
         prepared = [json.loads(line) for line in lines if line.strip()]
     requests = [(request.get("tag", ""), _encode(request, host, port)) for request in prepared]
-    report = asyncio.run(_run(host, port, requests, args.concurrency, args.duration))
+    report = asyncio.run(_run(host, port, requests, args.concurrency, args.duration, args.rate))
     args.out.write_text(json.dumps(report), encoding="utf-8")
     print(f"loadgen: {len(report['results'])} requests in {report['elapsed']:.1f}s", file=sys.stderr)
     return 0

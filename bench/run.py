@@ -361,8 +361,16 @@ def analyze() -> None:
         cursor.execute("ANALYZE")
 
 
-def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, concurrency: int, seconds: float) -> dict:
-    """Send ``requests`` from a separate load-generator process; return its summary."""
+def load(
+    server: Server,
+    name: str,
+    requests: list[tuple[str, str, str]],
+    *,
+    concurrency: int,
+    seconds: float,
+    rate: float = 0.0,
+) -> dict:
+    """Send ``requests`` from a separate load-generator process (paced at ``rate`` a second if given)."""
     request_file = RESULTS / f"{name}.jsonl"
     out_file = RESULTS / f"{name}.result.json"
     data.write_requests(request_file, requests)
@@ -379,6 +387,7 @@ def load(server: Server, name: str, requests: list[tuple[str, str, str]], *, con
             f"--requests={request_file}",
             f"--concurrency={concurrency}",
             f"--duration={seconds}",
+            f"--rate={rate}",
             f"--out={out_file}",
         ],
         check=True,
@@ -595,6 +604,38 @@ def scenario_endtoend(server: Server, people: data.People, seconds: float) -> di
         flush=True,
     )
     return run
+
+
+PACED_MULTIPLES = (1.0, 1.25, 1.5, 2.0)
+"""End-to-end runs offered these multiples of the bare view's rate: the settle lag where the settler can keep up."""
+
+
+def scenario_endtoend_paced(server: Server, people: data.People, seconds: float, bare_rps: float) -> list[dict]:
+    """Deliveries offered at fixed rates (multiples of the bare view's), settled by the worker: the lag at each.
+
+    The 16-connection run offers as many deliveries as the web tier answers, more than one
+    settler settles once acknowledging is the cheaper, so its lag grows with the run's length.
+    Paced, a rate the settler keeps up with shows a lag that does not.
+    """
+    runs = []
+    for multiple in PACED_MULTIPLES:
+        rate = bare_rps * multiple
+        pool = data.orders_in_bulk(people, int(rate * seconds) + 1, seed=int(91 + multiple * 10))
+        bodies = [
+            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
+            for i, p in enumerate(pool)
+        ]
+        first = _next_event_id()
+        run = load(server, f"endtoend-paced-{multiple:g}x", bodies, concurrency=64, seconds=seconds, rate=rate)
+        settle_all()
+        run.update(settled_since(first), multiple=multiple, offered_rate=rate)
+        print(
+            f"  paced at {multiple:g}x the bare view ({rate:.0f}/s): answered {run['rps']:.0f}/s, "
+            f"settle lag p50 {run['lag_p50']:.2f} s p99 {run['lag_p99']:.2f} s",
+            flush=True,
+        )
+        runs.append(run)
+    return runs
 
 
 def scenario_sync(people: data.People, seconds: float) -> dict:
@@ -828,6 +869,8 @@ def main() -> int:
             if "endtoend" in scenarios:
                 print("end to end (one Celery worker settling)", flush=True)
                 report["endtoend"] = scenario_endtoend(server, people, seconds)
+                if bare := (report.get("webhooks") or {}).get("baseline-16"):
+                    report["endtoend_paced"] = scenario_endtoend_paced(server, people, seconds, bare["rps"])
             if "api" in scenarios:
                 print("storefront API", flush=True)
                 report["api"] = scenario_api(server, people, seconds)
@@ -864,6 +907,8 @@ def main() -> int:
     for section in ("endtoend", "storm", "payouts"):
         if section in slim:
             slim[section] = _summary(slim[section])
+    if "endtoend_paced" in slim:
+        slim["endtoend_paced"] = [_summary(run) for run in slim["endtoend_paced"]]
     (RESULTS / f"bench-{stamp}.json").write_text(json.dumps(slim, indent=2, default=str), encoding="utf-8")
     (RESULTS / "last-table.md").write_text(table + "\n", encoding="utf-8")
     return 0

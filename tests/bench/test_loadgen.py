@@ -79,3 +79,25 @@ def test_every_request_reaches_the_server_and_its_answer_is_recorded(live_server
     assert health["status"] in (200, 503) and health["answer"]
     assert all(r["ms"] > 0 for r in results)
     assert WebhookEvent.objects.filter(status=WebhookEvent.Status.REJECTED).count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_paced_requests_follow_their_schedule_not_the_answers(live_server, tmp_path):
+    """At 20 a second, the tenth request is not sent before 0.45 s, however fast the server answers."""
+    requests = [{"path": "/healthz", "method": "GET", "tag": "health"} for _ in range(10)]
+    (tmp_path / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in requests))
+    out = tmp_path / "result.json"
+
+    loadgen.main(
+        [
+            f"--base={live_server.url}",
+            f"--requests={tmp_path / 'requests.jsonl'}",
+            "--concurrency=4",
+            "--rate=20",
+            f"--out={out}",
+        ]
+    )
+
+    report = json.loads(out.read_text())
+    assert len(report["results"]) == 10
+    assert report["elapsed"] >= 9 / 20
