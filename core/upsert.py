@@ -76,10 +76,9 @@ def insert_all_on_conflict(instances: Sequence[M], *, on_conflict: str) -> list[
 def insert_rows(model: type[Model], names: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
     """Insert rows given as tuples of the values of the fields ``names``, in one statement, reading nothing back.
 
-    No model instances: for the ledger's entries (five to seven per capture) building an
-    instance and its ``pre_save`` per row cost more than converting the values. So
-    ``auto_now_add`` is not applied: name such a field and give its value. A foreign key takes
-    the related row's id.
+    No model instances: the ledger's entries (five to seven per capture) were built as models
+    only to be read back field by field. So ``auto_now_add`` is not applied: name such a field
+    and give its value. A foreign key takes the related row's id.
     """
     if not rows:
         return
