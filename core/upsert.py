@@ -82,18 +82,12 @@ def insert_rows(model: type[Model], names: tuple[str, ...], rows: Sequence[Seque
     """
     if not rows:
         return
-    sql, fields = _insert_rows_statement(model, names)
+    fields = _named_fields(model, names)
+    sql = _insert_head(model, fields, one_row=False)
     columns = zip(*rows, strict=True)  # a row of the wrong length raises, instead of shifting the columns
     values = [[f.get_db_prep_save(v, connection) for v in column] for f, column in zip(fields, columns, strict=True)]
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
-
-
-@cache
-def _insert_rows_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
-    fields = tuple(cast(Field, model._meta.get_field(name)) for name in names)
-    columns = ", ".join(_quoted(f) for f in fields)
-    return f"INSERT INTO {_table(model)} ({columns}) SELECT * FROM unnest({_arrays(fields)})", fields  # noqa: S608
 
 
 def _insert(instances: Sequence[Model], tail: str) -> tuple[str, list[Any]]:
@@ -103,7 +97,7 @@ def _insert(instances: Sequence[Model], tail: str) -> tuple[str, list[Any]]:
         values = [f.get_db_prep_save(f.pre_save(instances[0], add=True), connection) for f in fields]
     else:
         values = [[f.get_db_prep_save(f.pre_save(i, add=True), connection) for i in instances] for f in fields]
-    return f"{_insert_head(model, len(instances) == 1)} {tail}", values
+    return f"{_insert_head(model, fields, one_row=len(instances) == 1)} {tail}", values
 
 
 @cache
@@ -113,13 +107,18 @@ def _insert_fields(model: type[Model]) -> tuple[Field, ...]:
 
 
 @cache
-def _insert_head(model: type[Model], one_row: bool) -> str:
-    """``INSERT INTO table (columns) VALUES (...)`` or ``... SELECT * FROM unnest(...)``, built once per model.
+def _named_fields(model: type[Model], names: tuple[str, ...]) -> tuple[Field, ...]:
+    # Concrete fields only (a reverse relation has no column): the same names bulk_update takes.
+    return tuple(cast(Field, model._meta.get_field(name)) for name in names)
+
+
+@cache
+def _insert_head(model: type[Model], fields: tuple[Field, ...], *, one_row: bool) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` or ``... SELECT * FROM unnest(...)``, built once per column set.
 
     The webhook receiver inserts one row per delivery and the settler several per batch: the
     columns' quoting and types need not be worked out again for each.
     """
-    fields = _insert_fields(model)
     columns = ", ".join(_quoted(f) for f in fields)
     values = f"VALUES ({', '.join(['%s'] * len(fields))})"
     arrays = f"SELECT * FROM unnest({_arrays(fields)})"  # noqa: S608 - types from the model
@@ -149,8 +148,7 @@ def update_all(instances: Sequence[Model], names: Iterable[str]) -> int:
 def _update_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field, ...]]:
     """The ``UPDATE ... FROM unnest(...)`` of ``names`` and the fields whose arrays it takes, primary key first."""
     pk = model._meta.pk
-    # Concrete fields only (a reverse relation has no column): the same names bulk_update takes.
-    fields = tuple(cast(Field, model._meta.get_field(name)) for name in names)
+    fields = _named_fields(model, names)
     assignments = ", ".join(f"{_quoted(f)} = v.{_quoted(f)}" for f in fields)
     sql = (
         f"UPDATE {_table(model)} AS t SET {assignments} "  # noqa: S608 - names from the model
