@@ -418,6 +418,13 @@ def load(
     }
 
 
+def _deliveries(payments: list, tag: str = "webhook") -> list[tuple[str, str, str]]:
+    """One signed PAYMENT RECEIVED delivery per payment, as :func:`load` takes them."""
+    return [
+        (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), tag) for i, p in enumerate(payments)
+    ]
+
+
 def _summary(run: dict) -> dict:
     return {k: v for k, v in run.items() if k != "results"}
 
@@ -497,25 +504,17 @@ def scenario_webhooks(server: Server, people: data.People, seconds: float) -> di
         warm = data.orders_in_bulk(people, 400, seed=concurrency)
         baseline_pool = data.orders_in_bulk(people, 2000, seed=concurrency + 1)
         webhook_pool = data.orders_in_bulk(people, needed, seed=concurrency + 2)
-        key = CHECKSUM_KEY
         print(f"  prepared {needed + 2400} orders in {time.monotonic() - started:.0f}s", flush=True)
-        warmup = [
-            (data.PAYMENTS_PATH, data.payment_received_body(p, key, serial=i), "warm") for i, p in enumerate(warm)
-        ]
-        load(server, f"warmup-{concurrency}", warmup, concurrency=concurrency, seconds=10)
+        load(server, f"warmup-{concurrency}", _deliveries(warm, "warm"), concurrency=concurrency, seconds=10)
 
         # The baseline cycles over its own payments; it changes no status, so they can repeat.
-        baseline_bodies = [data.payment_received_body(p, key, serial=i) for i, p in enumerate(baseline_pool)]
+        baseline_bodies = [data.payment_received_body(p, CHECKSUM_KEY, serial=i) for i, p in enumerate(baseline_pool)]
         cycle = [(f"/{BASELINE_PATH}", baseline_bodies[i % len(baseline_bodies)], "baseline") for i in range(needed)]
         runs[f"baseline-{concurrency}"] = load(
             server, f"baseline-{concurrency}", cycle, concurrency=concurrency, seconds=seconds
         )
-        bodies = [
-            (data.PAYMENTS_PATH, data.payment_received_body(p, key, serial=i), "webhook")
-            for i, p in enumerate(webhook_pool)
-        ]
         runs[f"webhook-{concurrency}"] = load(
-            server, f"webhook-{concurrency}", bodies, concurrency=concurrency, seconds=seconds
+            server, f"webhook-{concurrency}", _deliveries(webhook_pool), concurrency=concurrency, seconds=seconds
         )
         for name in (f"baseline-{concurrency}", f"webhook-{concurrency}"):
             run = runs[name]
@@ -590,12 +589,8 @@ def scenario_endtoend(server: Server, people: data.People, seconds: float) -> di
     """Deliveries at 16 connections, settled by one Celery worker on this machine: first request to last settlement."""
     needed = int(seconds * RATE_CAP)
     pool = data.orders_in_bulk(people, needed, seed=90)
-    bodies = [
-        (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
-        for i, p in enumerate(pool)
-    ]
     first = _next_event_id()
-    run = load(server, "endtoend-16", bodies, concurrency=16, seconds=seconds)
+    run = load(server, "endtoend-16", _deliveries(pool), concurrency=16, seconds=seconds)
     settle_all()
     run.update(settled_since(first))
     print(
@@ -621,12 +616,9 @@ def scenario_endtoend_paced(server: Server, people: data.People, seconds: float,
     for multiple in PACED_MULTIPLES:
         rate = bare_rps * multiple
         pool = data.orders_in_bulk(people, int(rate * seconds) + 1, seed=int(91 + multiple * 10))
-        bodies = [
-            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
-            for i, p in enumerate(pool)
-        ]
         first = _next_event_id()
-        run = load(server, f"endtoend-paced-{multiple:g}x", bodies, concurrency=64, seconds=seconds, rate=rate)
+        name = f"endtoend-paced-{multiple:g}x"
+        run = load(server, name, _deliveries(pool), concurrency=64, seconds=seconds, rate=rate)
         settle_all()
         run.update(settled_since(first), multiple=multiple, offered_rate=rate)
         print(
@@ -648,19 +640,11 @@ def scenario_sync(people: data.People, seconds: float) -> dict:
     runs = {}
     server.start()
     try:
-        warmup = [
-            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "warm")
-            for i, p in enumerate(warm)
-        ]
-        load(server, "warmup-sync", warmup, concurrency=16, seconds=10)
+        load(server, "warmup-sync", _deliveries(warm, "warm"), concurrency=16, seconds=10)
         baseline_bodies = [data.payment_received_body(p, CHECKSUM_KEY, serial=i) for i, p in enumerate(baseline_pool)]
         cycle = [(f"/{BASELINE_PATH}", baseline_bodies[i % len(baseline_bodies)], "baseline") for i in range(needed)]
         runs["baseline-16"] = load(server, "sync-baseline-16", cycle, concurrency=16, seconds=seconds)
-        bodies = [
-            (data.PAYMENTS_PATH, data.payment_received_body(p, CHECKSUM_KEY, serial=i), "webhook")
-            for i, p in enumerate(pool)
-        ]
-        runs["webhook-16"] = load(server, "sync-webhook-16", bodies, concurrency=16, seconds=seconds)
+        runs["webhook-16"] = load(server, "sync-webhook-16", _deliveries(pool), concurrency=16, seconds=seconds)
     finally:
         server.stop()
     for name, run in runs.items():
